@@ -1,0 +1,33 @@
+# modelfleet — newcomer entry points: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test demo lint cluster-build bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# Builds (or finds) the control-plane binaries; cached outside the repo.
+cluster-build: setup
+	$(VENV)/bin/fleet cluster build
+
+test: setup cluster-build
+	$(VENV)/bin/ruff check .
+	NO_PROXY=127.0.0.1,localhost $(PY) -m pytest -q -ra
+
+demo: setup cluster-build
+	$(VENV)/bin/fleet demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
