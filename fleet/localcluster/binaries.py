@@ -1,0 +1,175 @@
+"""Find the control-plane binaries, or build them from the Go module proxy.
+
+Lookup order per binary: `TEST_ASSET_<NAME>`, `$KUBEBUILDER_ASSETS/<name>`, `PATH`
+(only when its version matches the pin), the user cache
+(`$XDG_CACHE_HOME/modelfleet/bin/<versions>/`), else a build with the local Go toolchain.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.localcluster import versions
+from fleet.localcluster.errors import ClusterError
+
+BUILD_SCRIPT = Path(__file__).with_name("build_binaries.sh")
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "modelfleet"
+
+
+def cache_dir() -> Path:
+    return cache_root() / "bin" / versions.cache_key()
+
+
+@dataclass(frozen=True)
+class Binaries:
+    etcd: Path
+    kwok: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubectl: Path
+
+    @classmethod
+    def from_mapping(cls, paths: dict[str, Path]) -> Binaries:
+        return cls(**{name.replace("-", "_"): paths[name] for name in versions.ALL_BINARIES})
+
+
+def _env_asset(name: str) -> Path | None:
+    var = "TEST_ASSET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    if os.environ.get(var):
+        return Path(os.environ[var])
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and (Path(assets) / name).is_file():
+        return Path(assets) / name
+    return None
+
+
+def _path_matches_pin(path: Path, name: str) -> bool:
+    """A binary on PATH counts only when it reports the pinned version."""
+    want = {
+        "etcd": versions.ETCD,
+        "kwok": versions.KWOK,
+    }.get(name, versions.KUBERNETES)
+    args = {"etcd": ["--version"], "kwok": ["--version"], "kubectl": ["version", "--client"]}
+    try:
+        out = subprocess.run(
+            [str(path), *args.get(name, ["--version"])],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return want.lstrip("v") in (out.stdout + out.stderr)
+
+
+def find_binary(name: str) -> Path | None:
+    found = _env_asset(name)
+    if found:
+        return found
+    on_path = shutil.which(name)
+    if on_path and _path_matches_pin(Path(on_path), name):
+        return Path(on_path)
+    cached = cache_dir() / name
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    return None
+
+
+def find_all() -> tuple[dict[str, Path], list[str]]:
+    """Return (found binaries, names still missing)."""
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for name in versions.ALL_BINARIES:
+        path = find_binary(name)
+        if path:
+            found[name] = path
+        else:
+            missing.append(name)
+    return found, missing
+
+
+def require() -> Binaries:
+    found, missing = find_all()
+    if missing:
+        raise ClusterError(
+            f"control-plane binaries not found: {', '.join(missing)}. "
+            "Run `fleet cluster build` (needs Go >= 1.26), or set KUBEBUILDER_ASSETS "
+            "to a directory holding them."
+        )
+    return Binaries.from_mapping(found)
+
+
+def _check_go() -> str:
+    go = shutil.which("go")
+    if not go:
+        raise ClusterError(
+            "no control-plane binaries and no Go toolchain to build them. Install Go >= 1.26 "
+            "(e.g. `apt-get install golang-go` or the official tarball), or set "
+            "KUBEBUILDER_ASSETS to a directory with kube-apiserver, kube-controller-manager, "
+            "kube-scheduler, kubectl, etcd and kwok."
+        )
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False)
+    match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
+    if not match or (int(match[1]), int(match[2])) < (1, 26):
+        raise ClusterError(
+            f"Go {out.stdout.strip() or 'unknown'} is too old to build Kubernetes "
+            f"{versions.KUBERNETES}; install Go >= 1.26."
+        )
+    return go
+
+
+def build(progress: Callable[[str], None] | None = None) -> Binaries:
+    """Build every missing binary into the user cache; shows which step runs and for how long."""
+    found, missing = find_all()
+    if not missing:
+        return Binaries.from_mapping(found)
+    _check_go()
+    target = cache_dir()
+    staging = target.with_name(target.name + ".partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    log_path = cache_root() / "build.log"
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    say(f"building control-plane binaries ({', '.join(missing)}); log: {log_path}")
+    started = time.monotonic()
+    step_started = started
+    step = "start"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            ["bash", str(BUILD_SCRIPT), str(staging),
+             versions.KUBERNETES, versions.ETCD, versions.KWOK],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if line.startswith("STEP "):
+                now = time.monotonic()
+                if step != "start":
+                    say(f"  {step}: done in {now - step_started:.0f}s")
+                step, step_started = line.split()[1], now
+                if step != "done":
+                    say(f"  {step}: building… (total {now - started:.0f}s)")
+        rc = proc.wait()
+    if rc != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-20:])
+        raise ClusterError(f"building {step} failed (exit {rc}); see {log_path}:\n{tail}")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in versions.ALL_BINARIES:
+        src = staging / name
+        if src.exists():
+            src.replace(target / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    say(f"built in {time.monotonic() - started:.0f}s into {target}")
+    return require()

@@ -1,0 +1,366 @@
+"""The embedded cluster: bring the control plane up, report on it, tear it down.
+
+Everything one cluster owns lives in its state dir (PKI, etcd data, logs,
+kubeconfig, `state.json` with ports and pids). `down` stops exactly the pids it
+recorded; `up` reuses a healthy running cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fleet.localcluster import binaries as binaries_mod
+from fleet.localcluster import components, kubeconfig, processes
+from fleet.localcluster import pki as pki_mod
+from fleet.localcluster.apiclient import ApiClient, insecure_health
+from fleet.localcluster.components import Layout, Ports
+from fleet.localcluster.errors import ClusterError
+from fleet.localcluster.nodes import node_manifest, summarize
+from fleet.localcluster.ports import free_port, in_use
+
+STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+# Start order; `down` uses the reverse.
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+Progress = Callable[[str], None]
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(os.environ.get("MODELFLEET_CLUSTER_DIR") or Path(base) / "modelfleet" / "cluster")
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    state_dir: Path
+    kubeconfig: Path
+    kubectl: Path
+    server: str
+    ca_cert: Path
+    ca_key: Path
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    log: Path
+
+
+@dataclass
+class ClusterStatus:
+    state_dir: Path
+    components: list[ComponentStatus] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    server: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.components) and all(c.healthy for c in self.components)
+
+
+class LocalCluster:
+    def __init__(self, state_dir: Path | str | None = None):
+        self.layout = Layout(Path(state_dir) if state_dir else default_state_dir())
+
+    # ---- state ---------------------------------------------------------------------------
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.layout.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        tmp = self.layout.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.layout.state_file)
+
+    def _ports(self, state: dict[str, Any]) -> Ports:
+        return Ports(**state["ports"])
+
+    def info(self) -> ClusterInfo:
+        state = self._load_state()
+        if not state:
+            raise ClusterError(
+                f"no local cluster in {self.layout.root}; start one with `fleet cluster up`."
+            )
+        pki = pki_mod.Pki(self.layout.pki)
+        return ClusterInfo(
+            state_dir=self.layout.root,
+            kubeconfig=self.layout.kubeconfig,
+            kubectl=Path(state["binaries"]["kubectl"]),
+            server=f"https://127.0.0.1:{state['ports']['apiserver']}",
+            ca_cert=pki.ca_cert,
+            ca_key=pki.ca_key,
+        )
+
+    def pids(self) -> dict[str, int]:
+        return dict(self._load_state().get("pids", {}))
+
+    def client(self, timeout: float = 5.0) -> ApiClient:
+        info = self.info()
+        pki = pki_mod.Pki(self.layout.pki)
+        return ApiClient(info.server, pki.ca_cert, pki.cert("admin"), pki.key("admin"), timeout)
+
+    # ---- health --------------------------------------------------------------------------
+    def _healthy(self, name: str, ports: Ports) -> bool:
+        if name == "etcd":
+            try:
+                r = httpx.get(f"http://127.0.0.1:{ports.etcd_client}/health",
+                              timeout=2, trust_env=False)
+            except httpx.HTTPError:
+                return False
+            return r.status_code == 200 and '"true"' in r.text
+        if name == "kube-apiserver":
+            try:
+                with self.client(timeout=2) as c:
+                    return c.get("/readyz").status_code == 200
+            except (httpx.HTTPError, OSError, ClusterError):
+                return False
+        port = {
+            "kube-controller-manager": ports.controller_manager,
+            "kube-scheduler": ports.scheduler,
+            "kwok": ports.kwok,
+        }[name]
+        return insecure_health(f"https://127.0.0.1:{port}/healthz")
+
+    def _wait_healthy(self, name: str, ports: Ports, pid: int, binary: str,
+                      timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not processes.alive(pid, binary):
+                log = self.layout.logs / f"{name}.log"
+                raise ClusterError(
+                    f"{name} exited during start. Last lines of {log}:\n"
+                    f"{processes.log_tail(log)}"
+                )
+            if self._healthy(name, ports):
+                return
+            time.sleep(0.1)
+        log = self.layout.logs / f"{name}.log"
+        raise ClusterError(
+            f"{name} did not become healthy within {timeout:.0f}s. Last lines of {log}:\n"
+            f"{processes.log_tail(log)}"
+        )
+
+    def status(self) -> ClusterStatus:
+        state = self._load_state()
+        result = ClusterStatus(state_dir=self.layout.root)
+        if not state:
+            return result
+        ports = self._ports(state)
+        result.server = f"https://127.0.0.1:{ports.apiserver}"
+        for name in ORDER:
+            pid = state.get("pids", {}).get(name)
+            running = bool(pid) and processes.alive(pid, state["binaries"].get(name))
+            result.components.append(
+                ComponentStatus(name, pid, running, running and self._healthy(name, ports),
+                                self.layout.logs / f"{name}.log")
+            )
+        if result.healthy:
+            with self.client() as c:
+                r = c.get("/api/v1/nodes")
+                if r.status_code == 200:
+                    result.nodes = [summarize(n) for n in r.json().get("items", [])]
+        return result
+
+    # ---- up ------------------------------------------------------------------------------
+    def up(
+        self,
+        *,
+        nodes: int = 2,
+        gpu_nodes: int = 1,
+        gpus_per_node: int = 4,
+        apiserver_port: int | None = None,
+        progress: Progress | None = None,
+        timeout: float = 120.0,
+    ) -> ClusterInfo:
+        say = progress or (lambda _msg: None)
+        if nodes < 0 or gpu_nodes < 0 or gpus_per_node < 0:
+            raise ClusterError("--nodes, --gpu-nodes and --gpus-per-node must be 0 or more.")
+        if nodes + gpu_nodes == 0:
+            raise ClusterError("a cluster needs at least one node: use --nodes 1 or more.")
+        status = self.status()
+        if status.healthy:
+            say(f"reusing the healthy cluster in {self.layout.root}")
+            self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
+            return self.info()
+        if status.components and any(c.running for c in status.components):
+            say("a previous cluster is partly running; stopping it first")
+            self._stop_all()
+        bins = binaries_mod.require()
+        started = time.monotonic()
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        pki = pki_mod.ensure(self.layout.pki)
+        ports = self._choose_ports(apiserver_port)
+        state: dict[str, Any] = {
+            "ports": ports.as_dict(),
+            "pids": {},
+            "binaries": {n: str(getattr(bins, n.replace("-", "_"))) for n in ORDER}
+            | {"kubectl": str(bins.kubectl)},
+            "argv": {},
+        }
+        server = f"https://127.0.0.1:{ports.apiserver}"
+        kubeconfig.write(self.layout.kubeconfig, server=server, ca_cert=pki.ca_cert,
+                         client_cert=pki.cert("admin"), client_key=pki.key("admin"))
+        self.layout.scheduler_config.write_text(components.scheduler_config(self.layout))
+        self.layout.kwok_config.write_text(components.kwok_config(STAGES_FILE.read_text()))
+        self.layout.kwok_home.mkdir(exist_ok=True)
+        argv = {
+            "etcd": components.etcd(bins, self.layout, ports),
+            "kube-apiserver": components.apiserver(bins, self.layout, ports, pki),
+            "kube-controller-manager": components.controller_manager(bins, self.layout, ports,
+                                                                      pki),
+            "kube-scheduler": components.scheduler(bins, self.layout, ports),
+            "kwok": components.kwok(bins, self.layout, ports, pki),
+        }
+        state["argv"] = argv
+        self._save_state(state)
+        try:
+            for name in ("etcd", "kube-apiserver"):
+                self._start(name, state, say, timeout, started)
+            for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+                self._spawn(name, state)
+            for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+                self._wait_healthy(name, ports, state["pids"][name], state["binaries"][name],
+                                   timeout)
+                say(f"  {name} ready ({time.monotonic() - started:.1f}s)")
+            self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
+            self._wait_default_service_account(timeout)
+        except BaseException:
+            self._stop_all()
+            raise
+        say(f"cluster up in {time.monotonic() - started:.1f}s; kubeconfig {self.layout.kubeconfig}")
+        return self.info()
+
+    def _choose_ports(self, apiserver_port: int | None) -> Ports:
+        if apiserver_port is not None and in_use(apiserver_port):
+            raise ClusterError(
+                f"port {apiserver_port} on 127.0.0.1 is already in use; pick another with "
+                "--apiserver-port, or leave it out to choose a free one."
+            )
+        picked: set[int] = set()
+
+        def pick() -> int:
+            while True:
+                p = free_port()
+                if p not in picked and p != apiserver_port:
+                    picked.add(p)
+                    return p
+
+        return Ports(
+            etcd_client=pick(), etcd_peer=pick(),
+            apiserver=apiserver_port or pick(),
+            controller_manager=pick(), scheduler=pick(), kwok=pick(),
+        )
+
+    def _spawn(self, name: str, state: dict[str, Any]) -> int:
+        env = {"HOME": str(self.layout.kwok_home)} if name == "kwok" else None
+        pid = processes.start(name, state["argv"][name], self.layout.logs, env)
+        state["pids"][name] = pid
+        self._save_state(state)
+        return pid
+
+    def _start(self, name: str, state: dict[str, Any], say: Progress, timeout: float,
+               started: float) -> None:
+        pid = self._spawn(name, state)
+        self._wait_healthy(name, self._ports(state), pid, state["binaries"][name], timeout)
+        say(f"  {name} ready ({time.monotonic() - started:.1f}s)")
+
+    def _ensure_nodes(self, nodes: int, gpu_nodes: int, gpus_per_node: int, say: Progress,
+                      timeout: float) -> None:
+        wanted = [(f"node-{i}", 0) for i in range(nodes)]
+        wanted += [(f"gpu-node-{i}", gpus_per_node) for i in range(gpu_nodes)]
+        with self.client() as c:
+            existing = {n["metadata"]["name"] for n in c.get("/api/v1/nodes").json()["items"]}
+            for name, gpus in wanted:
+                if name in existing:
+                    continue
+                r = c.post("/api/v1/nodes", node_manifest(name, gpus=gpus))
+                if r.status_code not in (200, 201, 409):
+                    raise ClusterError(f"creating node {name} failed: {r.status_code} {r.text}")
+            deadline = time.monotonic() + timeout
+            names = {n for n, _ in wanted}
+            while True:
+                items = c.get("/api/v1/nodes").json()["items"]
+                ready = {s["name"] for s in map(summarize, items) if s["ready"]}
+                if names <= ready:
+                    break
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"nodes not Ready after {timeout:.0f}s: {sorted(names - ready)}; "
+                        f"see {self.layout.logs / 'kwok.log'}"
+                    )
+                time.sleep(0.2)
+        say(f"  {len(wanted)} node(s) Ready ({gpu_nodes} with {gpus_per_node} GPUs each)")
+
+    def _wait_default_service_account(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self.client() as c:
+            while c.get("/api/v1/namespaces/default/serviceaccounts/default").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise ClusterError("ServiceAccount default/default was never created; "
+                                       "see the kube-controller-manager log.")
+                time.sleep(0.1)
+
+    # ---- single components (tests restart the apiserver mid-watch) -------------------------
+    def stop_component(self, name: str) -> None:
+        state = self._load_state()
+        pid = state.get("pids", {}).get(name)
+        if pid:
+            processes.stop(pid, state["binaries"].get(name))
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        state = self._load_state()
+        if not state:
+            raise ClusterError("no cluster state; run `fleet cluster up` first.")
+        self._start(name, state, lambda _m: None, timeout, time.monotonic())
+
+    def restart_component(self, name: str, timeout: float = 60.0) -> None:
+        self.stop_component(name)
+        self.start_component(name, timeout)
+
+    # ---- down ----------------------------------------------------------------------------
+    def _stop_all(self) -> list[str]:
+        state = self._load_state()
+        stopped = []
+        for name in reversed(ORDER):
+            pid = state.get("pids", {}).get(name)
+            if pid and processes.alive(pid, state["binaries"].get(name)):
+                processes.stop(pid, state["binaries"].get(name))
+                stopped.append(name)
+        if state:
+            state["pids"] = {}
+            self._save_state(state)
+        return stopped
+
+    def down(self, keep: bool = False) -> list[str]:
+        """Stop the processes this cluster started; remove the state dir unless `keep`."""
+        if not self.layout.root.exists():
+            return []
+        stopped = self._stop_all()
+        if not keep:
+            shutil.rmtree(self.layout.root, ignore_errors=True)
+        return stopped
+
+    # ---- users (RBAC tests, read-only demo users) -----------------------------------------
+    def user_kubeconfig(self, user: str, path: Path, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for `user` (client cert signed by the cluster CA) in `groups`."""
+        info = self.info()
+        pki = pki_mod.Pki(self.layout.pki)
+        safe = "".join(ch if ch.isalnum() else "-" for ch in user)
+        cert, key = pki_mod.issue(pki, f"user-{safe}", user, organizations=groups, client=True)
+        return kubeconfig.write(path, server=info.server, ca_cert=pki.ca_cert,
+                                client_cert=cert, client_key=key, user=user)
+
+

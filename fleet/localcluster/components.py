@@ -1,0 +1,199 @@
+"""Command lines of the control-plane components, every listener on 127.0.0.1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.localcluster.binaries import Binaries
+from fleet.localcluster.pki import Pki
+
+POD_CIDR = "127.1.0.0/16"  # kwok allocates pod IPs here: inside loopback, never dialed out
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything of one cluster lives inside its state dir."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd"
+
+    @property
+    def kwok_home(self) -> Path:
+        return self.root / "kwok-home"
+
+    @property
+    def kwok_config(self) -> Path:
+        return self.root / "kwok.yaml"
+
+    @property
+    def scheduler_config(self) -> Path:
+        return self.root / "scheduler.yaml"
+
+    def cert_dir(self, component: str) -> Path:
+        return self.root / "certs" / component
+
+
+def etcd(b: Binaries, layout: Layout, ports: Ports) -> list[str]:
+    client = f"http://{LOOPBACK}:{ports.etcd_client}"
+    peer = f"http://{LOOPBACK}:{ports.etcd_peer}"
+    return [
+        str(b.etcd),
+        "--name=node0",
+        f"--data-dir={layout.etcd_data}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=node0={peer}",
+        "--listen-metrics-urls=",
+        "--unsafe-no-fsync=true",
+        "--auto-compaction-retention=1",
+        "--quota-backend-bytes=4294967296",
+        "--log-level=warn",
+    ]
+
+
+def apiserver(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
+    return [
+        str(b.kube_apiserver),
+        f"--etcd-servers=http://{LOOPBACK}:{ports.etcd_client}",
+        f"--bind-address={LOOPBACK}",
+        f"--advertise-address={LOOPBACK}",
+        f"--secure-port={ports.apiserver}",
+        f"--cert-dir={layout.cert_dir('apiserver')}",
+        f"--tls-cert-file={pki.cert('apiserver')}",
+        f"--tls-private-key-file={pki.key('apiserver')}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--kubelet-client-certificate={pki.cert('kwok')}",
+        f"--kubelet-client-key={pki.key('kwok')}",
+        f"--kubelet-certificate-authority={pki.ca_cert}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        "--authorization-mode=Node,RBAC",
+        "--allow-privileged=true",
+        # The default reconciler would write 127.0.0.1 into Endpoints, which validation rejects.
+        "--endpoint-reconciler-type=none",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--enable-aggregator-routing=true",
+        "--max-requests-inflight=800",
+        "--max-mutating-requests-inflight=400",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def _common_component(layout: Layout, name: str, port: int) -> list[str]:
+    kc = str(layout.kubeconfig)
+    return [
+        f"--kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={port}",
+        f"--cert-dir={layout.cert_dir(name)}",
+        "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+    ]
+
+
+def controller_manager(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
+    return [
+        str(b.kube_controller_manager),
+        *_common_component(layout, "controller-manager", ports.controller_manager),
+        "--leader-elect=false",
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--root-ca-file={pki.ca_cert}",
+        "--use-service-account-credentials=false",
+        "--node-monitor-period=5s",
+        "--node-monitor-grace-period=40s",
+        # Tuned for hundreds of Deployments on 2 cores (see docs/benchmarks.md).
+        "--kube-api-qps=300",
+        "--kube-api-burst=600",
+        "--concurrent-deployment-syncs=10",
+        "--concurrent-replicaset-syncs=10",
+        "--concurrent-job-syncs=10",
+        "--v=1",
+    ]
+
+
+def scheduler_config(layout: Layout) -> str:
+    kc = layout.kubeconfig
+    return (
+        "apiVersion: kubescheduler.config.k8s.io/v1\n"
+        "kind: KubeSchedulerConfiguration\n"
+        f"clientConnection:\n  kubeconfig: {kc}\n  qps: 300\n  burst: 600\n"
+        "leaderElection:\n  leaderElect: false\n"
+    )
+
+
+def scheduler(b: Binaries, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(b.kube_scheduler),
+        f"--config={layout.scheduler_config}",
+        *_common_component(layout, "scheduler", ports.scheduler),
+        "--v=1",
+    ]
+
+
+def kwok(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
+    return [
+        str(b.kwok),
+        f"--kubeconfig={layout.kubeconfig}",
+        f"--config={layout.kwok_config}",
+        "--manage-all-nodes=true",
+        f"--cidr={POD_CIDR}",
+        f"--node-ip={LOOPBACK}",
+        f"--node-port={ports.kwok}",
+        f"--server-address={LOOPBACK}:{ports.kwok}",
+        f"--tls-cert-file={pki.cert('kwok')}",
+        f"--tls-private-key-file={pki.key('kwok')}",
+        "--node-lease-duration-seconds=40",
+        "-v=WARN",
+    ]
+
+
+KWOK_CONFIG_HEADER = """apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  cidr: {cidr}
+  nodeIP: {ip}
+---
+"""
+
+
+def kwok_config(stages_yaml: str) -> str:
+    return KWOK_CONFIG_HEADER.format(cidr=POD_CIDR, ip=LOOPBACK) + stages_yaml

@@ -1,0 +1,122 @@
+"""Start, check and stop the component processes the cluster owns, by pid."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> int:
+    """Start a component in its own session (it outlives `fleet cluster up`); returns its pid."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    return proc.pid
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def alive(pid: int, binary: str | None = None) -> bool:
+    """True when `pid` runs and (if given) is still the binary we started, not a reused pid."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    if state in ("Z", "X"):
+        _reap(pid)
+        return False
+    return binary is None or Path(binary).name in _cmdline(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop(pid: int, binary: str | None = None, timeout: float = 10.0) -> None:
+    """SIGTERM, wait, then SIGKILL; only if the pid is still the process we started."""
+    if not alive(pid, binary):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        _reap(pid)
+        if not alive(pid):
+            return
+        time.sleep(0.05)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def listening_addresses(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP listening socket the process holds (IPv4 and IPv6)."""
+    inodes: set[str] = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return []
+    found: list[tuple[str, int]] = []
+    for table, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] != "0A" or cols[9] not in inodes:  # 0A = LISTEN
+                continue
+            addr_hex, port_hex = cols[1].split(":")
+            found.append((_decode_addr(addr_hex, v6), int(port_hex, 16)))
+    return found
+
+
+def _decode_addr(addr_hex: str, v6: bool) -> str:
+    import ipaddress
+
+    raw = bytes.fromhex(addr_hex)
+    if not v6:
+        return str(ipaddress.IPv4Address(raw[::-1]))
+    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
+    return str(ipaddress.IPv6Address(b"".join(words)))

@@ -1,0 +1,15 @@
+"""Pinned versions of the control-plane components the embedded cluster runs."""
+
+from __future__ import annotations
+
+KUBERNETES = "v1.37.2"
+ETCD = "v3.6.16"
+KWOK = "v0.8.0"
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+ALL_BINARIES = ("etcd", "kwok", *KUBE_BINARIES)
+
+
+def cache_key() -> str:
+    """Directory name for one set of binaries in the user cache."""
+    return f"k8s-{KUBERNETES}_etcd-{ETCD}_kwok-{KWOK}"
