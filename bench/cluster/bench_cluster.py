@@ -1,0 +1,125 @@
+"""Benchmarks of the embedded control plane (results go to docs/benchmarks.md).
+
+  python bench/cluster/bench_cluster.py up --runs 5          warm `up` to all Ready
+  python bench/cluster/bench_cluster.py deployments --count 500
+  python bench/cluster/bench_cluster.py rss                  idle RSS of all components
+
+Each run uses a throwaway state dir; everything binds 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from fleet.localcluster import LocalCluster  # noqa: E402
+
+
+def _summary(values: list[float]) -> str:
+    med = statistics.median(values)
+    spread = f"min {min(values):.2f} / max {max(values):.2f}"
+    return f"median {med:.2f} s ({spread}, n={len(values)})"
+
+
+def bench_up(runs: int) -> None:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
+            local = LocalCluster(Path(d))
+            t0 = time.monotonic()
+            local.up(nodes=2, gpu_nodes=1)
+            times.append(time.monotonic() - t0)
+            local.down()
+    print(f"warm up to all components Ready: {_summary(times)}")
+
+
+def _deployment(i: int) -> dict:
+    name = f"model-{i:04d}"
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "bench",
+                     "labels": {"app.kubernetes.io/component": "model-server"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "s", "image": "m:1"}]}}},
+    }
+
+
+def bench_deployments(count: int, runs: int) -> None:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
+            local = LocalCluster(Path(d))
+            local.up(nodes=4, gpu_nodes=0)
+            with local.client(timeout=30) as c:
+                c.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                              "metadata": {"name": "bench"}})
+                while c.get("/api/v1/namespaces/bench/serviceaccounts/default").status_code != 200:
+                    time.sleep(0.1)
+                t0 = time.monotonic()
+                with ThreadPoolExecutor(8) as pool:
+                    codes = list(pool.map(
+                        lambda i: c.post("/apis/apps/v1/namespaces/bench/deployments",
+                                         _deployment(i)).status_code, range(count)))
+                assert all(code == 201 for code in codes), set(codes)
+                while True:
+                    items = c.get("/apis/apps/v1/namespaces/bench/deployments").json()["items"]
+                    ok = sum(1 for it in items if any(
+                        cond["type"] == "Available" and cond["status"] == "True"
+                        for cond in it.get("status", {}).get("conditions", [])))
+                    if ok == count:
+                        break
+                    time.sleep(0.5)
+                times.append(time.monotonic() - t0)
+            local.down()
+    print(f"{count} one-replica Deployments to all Available: {_summary(times)}")
+
+
+def bench_rss(settle: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
+        local = LocalCluster(Path(d))
+        local.up(nodes=2, gpu_nodes=1)
+        time.sleep(settle)
+        total = 0
+        for name, pid in local.pids().items():
+            rss_kb = int(next(line.split()[1] for line in
+                              Path(f"/proc/{pid}/status").read_text().splitlines()
+                              if line.startswith("VmRSS:")))
+            total += rss_kb
+            print(f"  {name:<26}{rss_kb / 1024:8.0f} MB")
+        print(f"idle RSS of the control plane after {settle:.0f}s: {total / 1024:.0f} MB")
+        local.down()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="what", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--runs", type=int, default=5)
+    dep = sub.add_parser("deployments")
+    dep.add_argument("--count", type=int, default=500)
+    dep.add_argument("--runs", type=int, default=3)
+    rss = sub.add_parser("rss")
+    rss.add_argument("--settle", type=float, default=30)
+    args = p.parse_args()
+    print(json.dumps({"cores": subprocess.run(["nproc"], capture_output=True, text=True)
+                      .stdout.strip(), "date": time.strftime("%Y-%m-%d")}))
+    if args.what == "up":
+        bench_up(args.runs)
+    elif args.what == "deployments":
+        bench_deployments(args.count, args.runs)
+    else:
+        bench_rss(args.settle)
+
+
+if __name__ == "__main__":
+    main()
