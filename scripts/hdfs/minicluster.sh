@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# A single-process HDFS (NameNode + DataNode, WebHDFS on) for tests, bound to 127.0.0.1 only.
+#
+#   minicluster.sh fetch
+#       Resolve the Hadoop minicluster jars (scripts/hdfs/pom.xml) with Maven and copy them into
+#       the cache; print the lib directory. The first run downloads about 100 MB; later runs
+#       only check a stamp. Cache: $MODELFLEET_HDFS_CACHE, default
+#       ${XDG_CACHE_HOME:-~/.cache}/modelfleet/hdfs. Maven's own repository stays ~/.m2.
+#
+#   minicluster.sh run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE]
+#       fetch, then start the cluster in the foreground. Free ports are picked when not given.
+#       When the DataNode is registered it writes DIR/ports.json
+#       ({"rpc_port", "http_port", "pid", "url", "webhdfs_url"}) and prints a READY line.
+#       SIGTERM/SIGINT stop the JVM. Logs: DIR/minicluster.log.
+#
+# Exit codes: 2 usage, 3 a port is in use, 4 java or mvn missing, 5 fetch failed,
+#             6 the cluster failed to start (the log's tail is printed).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+POM="$HERE/pom.xml"
+CACHE="${MODELFLEET_HDFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelfleet/hdfs}"
+DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+START_TIMEOUT="${MODELFLEET_HDFS_START_TIMEOUT:-240}"
+
+say() { printf '[hdfs] %s\n' "$*" >&2; }
+die() { local code="$1"; shift; printf '[hdfs] error: %s\n' "$*" >&2; exit "$code"; }
+
+need_java() {
+    command -v java >/dev/null 2>&1 ||
+        die 4 "java not found: install a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
+    local ver major
+    ver="$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -1)"
+    major="${ver%%.*}"
+    [[ "$major" =~ ^[0-9]+$ ]] && (( major >= 17 )) ||
+        die 4 "java $ver is too old: Hadoop 3.5 needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+}
+
+need_mvn() {
+    command -v mvn >/dev/null 2>&1 ||
+        die 4 "mvn not found: install Maven 3.8+ (Debian/Ubuntu: apt-get install maven) to fetch the Hadoop minicluster jars"
+}
+
+# The lib dir is keyed on the pom's content, so editing the pom re-resolves.
+lib_dir() {
+    local key
+    key="$(sha256sum "$POM" | cut -c1-12)"
+    printf '%s/lib-%s' "$CACHE" "$key"
+}
+
+fetch() {
+    local lib tmp log
+    lib="$(lib_dir)"
+    if [[ -f "$lib/.complete" ]]; then
+        printf '%s\n' "$lib"
+        return 0
+    fi
+    need_mvn
+    mkdir -p "$CACHE"
+    tmp="$(mktemp -d "$CACHE/.fetch.XXXXXX")"
+    log="$CACHE/fetch.log"
+    say "fetching the Hadoop minicluster jars with Maven (first run: about 100 MB) into $lib"
+    local -a args=(-B -f "$POM" "$DEP_PLUGIN:copy-dependencies" -DoutputDirectory="$tmp"
+                   -DincludeScope=runtime)
+    [[ -n "${HADOOP_VERSION:-}" ]] && args+=(-Dhadoop.version="$HADOOP_VERSION")
+    # One progress line per 25 downloaded files; the full output goes to the log.
+    if ! mvn "${args[@]}" 2>&1 | tee "$log" |
+        awk '/^Downloaded from/ { n++; if (n % 25 == 0) { printf "[hdfs]   %d files downloaded\n", n; fflush() } }' >&2 ||
+        ! grep -q 'BUILD SUCCESS' "$log"; then
+        rm -rf "$tmp"
+        tail -n 30 "$log" >&2 || true
+        die 5 "Maven could not resolve the minicluster jars (full log: $log)"
+    fi
+    touch "$tmp/.complete"
+    # Another run may have finished first; either copy is complete.
+    if ! mv -T "$tmp" "$lib" 2>/dev/null; then rm -rf "$tmp"; fi
+    say "jars cached in $lib ($(du -sh "$lib" | cut -f1))"
+    printf '%s\n' "$lib"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --add-opens from Hadoop's launcher (hadoop_finalize_jpms_opts) plus Spark's extras; a plain
+# `java -cp` does not add them.
+jpms_opts() {
+    local p
+    printf '%s\n' -XX:+IgnoreUnrecognizedVMOptions
+    for p in java.io java.lang java.lang.invoke java.lang.reflect java.math java.net java.nio \
+             java.text java.util java.util.concurrent java.util.concurrent.atomic java.util.zip \
+             jdk.internal.ref sun.nio.ch sun.security.util sun.security.x509; do
+        printf '%s\n' "--add-opens=java.base/$p=ALL-UNNAMED"
+    done
+}
+
+run() {
+    local base="" nnport="" httpport="" heap="512m"
+    while (( $# )); do
+        case "$1" in
+            --base) base="$2"; shift 2 ;;
+            --nnport) nnport="$2"; shift 2 ;;
+            --httpport) httpport="$2"; shift 2 ;;
+            --heap) heap="$2"; shift 2 ;;
+            *) die 2 "unknown option: $1" ;;
+        esac
+    done
+    need_java
+    [[ -n "$nnport" ]] || nnport="$(free_port)"
+    [[ -n "$httpport" ]] || httpport="$(free_port)"
+    local p
+    for p in "$nnport" "$httpport"; do
+        port_in_use "$p" && die 3 "port 127.0.0.1:$p is already in use"
+    done
+    local lib
+    lib="$(fetch)" || exit $?
+    [[ -n "$base" ]] || base="$(mktemp -d "${TMPDIR:-/tmp}/modelfleet-hdfs.XXXXXX")"
+    mkdir -p "$base"
+    base="$(cd "$base" && pwd)"
+    rm -f "$base/details.json" "$base/ports.json"
+    cat > "$base/log4j.properties" <<'EOF'
+log4j.rootLogger=${modelfleet.loglevel}, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=%d{HH:mm:ss,SSS} %-5p %c{1}: %m%n
+EOF
+    local log="$base/minicluster.log"
+    local -a opens
+    mapfile -t opens < <(jpms_opts)
+    say "starting NameNode + DataNode (rpc 127.0.0.1:$nnport, http 127.0.0.1:$httpport, base $base)"
+    # MiniDFSCluster binds the NameNode and DataNode addresses to 127.0.0.1 itself; the -D
+    # lines pin every other address Hadoop would otherwise put on the wildcard.
+    java "-Xmx$heap" -Djava.net.preferIPv4Stack=true "${opens[@]}" \
+        -Dlog4j.configuration="file:$base/log4j.properties" \
+        -Dmodelfleet.loglevel="${MODELFLEET_HDFS_LOGLEVEL:-WARN}" \
+        -cp "$lib/*" org.apache.hadoop.test.MiniDFSClusterManager \
+        -format -datanodes 1 -nnport "$nnport" -httpport "$httpport" \
+        -writeConfig "$base/hdfs-site.xml" -writeDetails "$base/details.json" \
+        -D "hdfs.minidfs.basedir=$base/dfs" \
+        -D dfs.permissions.enabled=false \
+        -D dfs.replication=1 \
+        -D dfs.namenode.https-address=127.0.0.1:0 \
+        -D dfs.namenode.secondary.http-address=127.0.0.1:0 \
+        -D dfs.namenode.secondary.https-address=127.0.0.1:0 \
+        -D dfs.namenode.backup.address=127.0.0.1:0 \
+        -D dfs.namenode.backup.http-address=127.0.0.1:0 \
+        -D dfs.datanode.https.address=127.0.0.1:0 \
+        -D dfs.journalnode.rpc-address=127.0.0.1:0 \
+        -D dfs.journalnode.http-address=127.0.0.1:0 \
+        -D dfs.journalnode.https-address=127.0.0.1:0 \
+        -D dfs.provided.aliasmap.inmemory.dnrpc-address=127.0.0.1:0 \
+        -D dfs.mover.address=127.0.0.1:0 \
+        -D dfs.balancer.address=127.0.0.1:0 \
+        >"$log" 2>&1 &
+    local pid=$!
+    trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 143' TERM INT HUP
+
+    local waited=0
+    until [[ -s "$base/details.json" ]]; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" || true
+            tail -n 40 "$log" >&2 || true
+            die 6 "the minicluster exited during startup (log: $log)"
+        fi
+        if (( waited >= START_TIMEOUT * 2 )); then
+            kill -TERM "$pid" 2>/dev/null || true
+            tail -n 40 "$log" >&2 || true
+            die 6 "the minicluster was not up after ${START_TIMEOUT}s (log: $log)"
+        fi
+        sleep 0.5
+        waited=$(( waited + 1 ))
+    done
+    local url="hdfs://127.0.0.1:$nnport" web="http://127.0.0.1:$httpport"
+    printf '{"rpc_port": %s, "http_port": %s, "pid": %s, "url": "%s", "webhdfs_url": "%s"}\n' \
+        "$nnport" "$httpport" "$pid" "$url" "$web" > "$base/ports.json.tmp"
+    mv "$base/ports.json.tmp" "$base/ports.json"
+    say "ready after ~$(( waited / 2 ))s: $url (NameNode RPC), $web (WebHDFS); pid $pid"
+    printf 'READY %s %s\n' "$url" "$web"
+    wait "$pid"
+}
+
+case "${1:-}" in
+    fetch) shift; fetch "$@" ;;
+    run) shift; run "$@" ;;
+    *) printf 'usage: %s fetch | run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE]\n' "$0" >&2
+       exit 2 ;;
+esac
