@@ -98,3 +98,141 @@ class TrainingJob:
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Termination:
+    """A container's last (or current) termination."""
+
+    reason: str
+    exit_code: int
+    finished_at: datetime | None
+    signal: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    name: str
+    ready: bool
+    started: bool
+    restart_count: int
+    state: str  # "running" | "waiting" | "terminated" | "unknown"
+    state_reason: str = ""  # waiting/terminated reason, e.g. CrashLoopBackOff
+    last_termination: Termination | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PodCondition:
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PodSummary:
+    """The slice of a Pod the fleet views need (no spec beyond the node)."""
+
+    namespace: str
+    name: str
+    uid: str
+    phase: str
+    ready: bool
+    containers_ready: bool
+    node: str
+    pod_ip: str
+    owner: str  # controlling ReplicaSet/Job name
+    created: datetime | None
+    deleting: bool = False
+    containers: tuple[ContainerStatus, ...] = ()
+    conditions: tuple[PodCondition, ...] = ()
+
+    @property
+    def restarts(self) -> int:
+        return sum(c.restart_count for c in self.containers)
+
+    @property
+    def crashlooping(self) -> bool:
+        return any(c.state_reason == "CrashLoopBackOff" for c in self.containers)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    namespace: str
+    name: str
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    involved_kind: str
+    involved_name: str
+    involved_uid: str
+    field_path: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One `rollout history` row, with what an on-call engineer needs to pick it."""
+
+    revision: int
+    change_cause: str
+    replicaset: str
+    created: datetime | None
+    replicas: int
+    image: str
+    model_uri: str
+    version: str
+    current: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    container: str
+    kind: str  # liveness | readiness | startup
+    handler: str  # http-get | tcp-socket | exec | grpc
+    target: str  # kubectl-describe style target, e.g. http://:8080/healthz
+    initial_delay: int
+    timeout: int
+    period: int
+    success_threshold: int
+    failure_threshold: int
+    describe: str  # the full kubectl 1.37 `describe` line text
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    namespace: str
+    name: str
+    probes: tuple[ProbeSpec, ...]
+    pods: tuple[PodSummary, ...]
+    events: tuple[EventRecord, ...]  # Unhealthy / BackOff / Killing, newest first
+    health: ProbeHealth = ProbeHealth.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    """The outcome of one operation on one Deployment; `message` is kubectl's line."""
+
+    namespace: str
+    name: str
+    message: str
+    changed: bool
+    revision: int | None = None
+    resource_version: str = ""
+    warning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    namespace: str
+    name: str
+    messages: tuple[str, ...]
+    done: bool
+
+    @property
+    def message(self) -> str:
+        return self.messages[-1] if self.messages else ""

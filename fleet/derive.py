@@ -1,0 +1,305 @@
+"""Pure derivations from raw API JSON to the fleet records in `fleet.model`.
+
+The cache calls these on every watch event, so they touch only the fields they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from fleet.model import (
+    CHANGE_CAUSE,
+    COMPONENT_LABEL,
+    MODEL_URI_ENV,
+    NAME_LABEL,
+    REVISION_ANNOTATION,
+    VERSION_LABEL,
+    ContainerStatus,
+    EventRecord,
+    JobState,
+    ModelDeployment,
+    PodCondition,
+    PodSummary,
+    ProbeHealth,
+    RolloutState,
+    Termination,
+    TrainingJob,
+)
+
+Obj = dict[str, Any]
+GPU_RESOURCE = "nvidia.com/gpu"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """RFC 3339 (`2026-01-02T03:04:05Z`, optional fraction) → aware datetime; None if absent."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def serving_container(template: Obj) -> Obj:
+    """The container that serves the model: the first with a MODEL_URI env, else the first."""
+    containers = ((template or {}).get("spec") or {}).get("containers") or []
+    for c in containers:
+        if any(e.get("name") == MODEL_URI_ENV for e in c.get("env") or []):
+            return c
+    return containers[0] if containers else {}
+
+
+def env_value(container: Obj, name: str) -> str:
+    for e in container.get("env") or []:
+        if e.get("name") == name:
+            return str(e.get("value") or "")
+    return ""
+
+
+def template_facts(template: Obj) -> tuple[str, str, str]:
+    """(image, model URI, version label) of a pod template."""
+    c = serving_container(template)
+    labels = ((template or {}).get("metadata") or {}).get("labels") or {}
+    return c.get("image", ""), env_value(c, MODEL_URI_ENV), labels.get(VERSION_LABEL, "")
+
+
+def condition(status: Obj, ctype: str) -> Obj | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == ctype:
+            return cond
+    return None
+
+
+def rollout_state(dep: Obj) -> RolloutState:
+    """Paused, stalled (ProgressDeadlineExceeded), complete, or progressing."""
+    spec, status = dep.get("spec") or {}, dep.get("status") or {}
+    if spec.get("paused"):
+        return RolloutState.PAUSED
+    progressing = condition(status, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return RolloutState.STALLED
+    generation = _int((dep.get("metadata") or {}).get("generation"))
+    observed = _int(status.get("observedGeneration"))
+    desired = _int(spec.get("replicas"), 1)
+    updated = _int(status.get("updatedReplicas"))
+    if (
+        generation <= observed
+        and updated >= desired
+        and _int(status.get("replicas")) <= updated
+        and _int(status.get("availableReplicas")) >= updated
+    ):
+        return RolloutState.COMPLETE
+    return RolloutState.PROGRESSING
+
+
+def probe_health(pods: Iterable[PodSummary]) -> tuple[ProbeHealth, int, int, int]:
+    """(health, unready pods, crashlooping pods, total restarts) over live pods."""
+    live = [p for p in pods if not p.deleting]
+    if not live:
+        return ProbeHealth.NONE, 0, 0, 0
+    crash = sum(1 for p in live if p.crashlooping)
+    unready = sum(1 for p in live if p.phase == "Running" and not p.ready)
+    pending = sum(1 for p in live if p.phase == "Pending")
+    restarts = sum(p.restarts for p in live)
+    if crash:
+        health = ProbeHealth.CRASHLOOP
+    elif unready:
+        health = ProbeHealth.UNREADY
+    elif pending:
+        health = ProbeHealth.PENDING
+    else:
+        health = ProbeHealth.OK
+    return health, unready, crash, restarts
+
+
+def is_model_deployment(dep: Obj) -> bool:
+    labels = (dep.get("metadata") or {}).get("labels") or {}
+    return labels.get(COMPONENT_LABEL) == "model-server"
+
+
+def model_deployment(dep: Obj, pods: Iterable[PodSummary] = ()) -> ModelDeployment:
+    """Project a raw Deployment (plus its pods) onto a `ModelDeployment`."""
+    md, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
+    labels = md.get("labels") or {}
+    ann = md.get("annotations") or {}
+    template = spec.get("template") or {}
+    image, uri, tversion = template_facts(template)
+    health, unready, crash, restarts = probe_health(pods)
+    return ModelDeployment(
+        namespace=md.get("namespace", ""),
+        name=md.get("name", ""),
+        uid=md.get("uid", ""),
+        model=labels.get(NAME_LABEL) or md.get("name", ""),
+        model_uri=uri,
+        version=labels.get(VERSION_LABEL) or tversion,
+        image=image,
+        revision=_int(ann.get(REVISION_ANNOTATION)),
+        desired=_int(spec.get("replicas"), 1),
+        updated=_int(status.get("updatedReplicas")),
+        ready=_int(status.get("readyReplicas")),
+        available=_int(status.get("availableReplicas")),
+        rollout_state=rollout_state(dep),
+        probe_health=health,
+        created=parse_time(md.get("creationTimestamp")) or _EPOCH,
+        change_cause=ann.get(CHANGE_CAUSE, ""),
+        resource_version=md.get("resourceVersion", ""),
+        paused=bool(spec.get("paused")),
+        unready_pods=unready,
+        crashlooping_pods=crash,
+        restarts=restarts,
+        labels=dict(labels),
+    )
+
+
+def _termination(t: Obj | None) -> Termination | None:
+    if not t:
+        return None
+    return Termination(
+        reason=t.get("reason", ""),
+        exit_code=_int(t.get("exitCode")),
+        finished_at=parse_time(t.get("finishedAt")),
+        signal=_int(t.get("signal")),
+        message=t.get("message", ""),
+    )
+
+
+def container_status(cs: Obj) -> ContainerStatus:
+    state = cs.get("state") or {}
+    if "running" in state:
+        kind, reason = "running", ""
+    elif "waiting" in state:
+        kind, reason = "waiting", (state["waiting"] or {}).get("reason", "")
+    elif "terminated" in state:
+        kind, reason = "terminated", (state["terminated"] or {}).get("reason", "")
+    else:
+        kind, reason = "unknown", ""
+    return ContainerStatus(
+        name=cs.get("name", ""),
+        ready=bool(cs.get("ready")),
+        started=bool(cs.get("started")),
+        restart_count=_int(cs.get("restartCount")),
+        state=kind,
+        state_reason=reason,
+        last_termination=_termination((cs.get("lastState") or {}).get("terminated")),
+    )
+
+
+def controller_name(obj: Obj) -> tuple[str, str]:
+    """(kind, name) of the controlling ownerReference, or ("", "")."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("kind", ""), ref.get("name", "")
+    return "", ""
+
+
+def pod_summary(pod: Obj) -> PodSummary:
+    md, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    conds = tuple(
+        PodCondition(
+            c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")
+        )
+        for c in status.get("conditions") or []
+    )
+    by_type = {c.type: c.status for c in conds}
+    return PodSummary(
+        namespace=md.get("namespace", ""),
+        name=md.get("name", ""),
+        uid=md.get("uid", ""),
+        phase=status.get("phase", ""),
+        ready=by_type.get("Ready") == "True",
+        containers_ready=by_type.get("ContainersReady") == "True",
+        node=spec.get("nodeName", ""),
+        pod_ip=status.get("podIP", ""),
+        owner=controller_name(pod)[1],
+        created=parse_time(md.get("creationTimestamp")),
+        deleting=bool(md.get("deletionTimestamp")),
+        containers=tuple(container_status(cs) for cs in status.get("containerStatuses") or []),
+        conditions=conds,
+    )
+
+
+def _gpus(template: Obj) -> int:
+    total = 0
+    for c in ((template or {}).get("spec") or {}).get("containers") or []:
+        res = c.get("resources") or {}
+        value = (res.get("limits") or {}).get(GPU_RESOURCE) or (res.get("requests") or {}).get(
+            GPU_RESOURCE
+        )
+        total += _int(value)
+    return total
+
+
+def job_state(job: Obj) -> JobState:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    for ctype, state in (("Complete", JobState.COMPLETE), ("Failed", JobState.FAILED)):
+        cond = condition(status, ctype)
+        if cond and cond.get("status") == "True":
+            return state
+    if spec.get("suspend"):
+        return JobState.SUSPENDED
+    if _int(status.get("active")) > 0:
+        return JobState.RUNNING
+    return JobState.PENDING
+
+
+def is_training_job(job: Obj) -> bool:
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    return labels.get(COMPONENT_LABEL) in ("training", "sweep-worker")
+
+
+def training_job(job: Obj) -> TrainingJob:
+    md, spec, status = job.get("metadata") or {}, job.get("spec") or {}, job.get("status") or {}
+    completions = spec.get("completions")
+    return TrainingJob(
+        namespace=md.get("namespace", ""),
+        name=md.get("name", ""),
+        uid=md.get("uid", ""),
+        kind=((md.get("labels") or {}).get(COMPONENT_LABEL, "")),
+        completions=None if completions is None else _int(completions),
+        active=_int(status.get("active")),
+        succeeded=_int(status.get("succeeded")),
+        failed=_int(status.get("failed")),
+        gpus=_gpus(spec.get("template") or {}) * _int(spec.get("parallelism"), 1),
+        state=job_state(job),
+        created=parse_time(md.get("creationTimestamp")) or _EPOCH,
+        resource_version=md.get("resourceVersion", ""),
+    )
+
+
+def event_record(ev: Obj) -> EventRecord:
+    md = ev.get("metadata") or {}
+    inv = ev.get("involvedObject") or ev.get("regarding") or {}
+    series = ev.get("series") or {}
+    last = (
+        ev.get("lastTimestamp")
+        or series.get("lastObservedTime")
+        or ev.get("eventTime")
+        or md.get("creationTimestamp")
+    )
+    first = ev.get("firstTimestamp") or ev.get("eventTime") or md.get("creationTimestamp")
+    source = (ev.get("source") or {}).get("component") or ev.get("reportingComponent") or ""
+    return EventRecord(
+        namespace=md.get("namespace", ""),
+        name=md.get("name", ""),
+        type=ev.get("type", ""),
+        reason=ev.get("reason", ""),
+        message=ev.get("message") or ev.get("note") or "",
+        count=_int(ev.get("count") or series.get("count"), 1),
+        first_seen=parse_time(first),
+        last_seen=parse_time(last),
+        involved_kind=inv.get("kind", ""),
+        involved_name=inv.get("name", ""),
+        involved_uid=inv.get("uid", ""),
+        field_path=inv.get("fieldPath", ""),
+        source=source,
+    )
