@@ -1,0 +1,175 @@
+"""The served model's lifecycle: fetch, load, warm up, report state, and run requests.
+
+`load()` blocks (run it off the event loop); `activate()` then attaches the micro-batcher
+to the loop. Until both finish, or after a failed load, the model is not ready and
+`infer` answers 503; the failure reason is kept for the status endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from serving import runtime as rt
+from serving.batching import Batcher, BatchStats, QueueFull
+from serving.config import ServingConfig
+from serving.metrics import Metrics
+from serving.protocols.common import ClientError
+from serving.store import Store
+
+log = logging.getLogger(__name__)
+
+INLINE_MAX_MS = 1.0  # latency mode runs faster models on the event loop itself
+
+
+class ModelHost:
+    def __init__(self, cfg: ServingConfig, metrics: Metrics) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.state = "START"  # START, LOADING, AVAILABLE, END (failed)
+        self.error = ""
+        self.draining = False
+        self.version: int | None = None
+        self.runtime: rt.Runtime | None = None
+        self.selection: rt.Selection | None = None
+        self.meta: dict[str, Any] = {}
+        self.labels: list[str] = []
+        self.label_output = ""
+        self.warm_ms: dict[int, float] = {}
+        self.inline = False
+        self.batcher: Batcher | None = None
+        self.executor = ThreadPoolExecutor(cfg.inference_threads, thread_name_prefix="infer")
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "AVAILABLE" and not self.draining
+
+    def not_ready_message(self) -> str:
+        reason = f" Load failed: {self.error}" if self.error else ""
+        return f"Model with name {self.cfg.model_name} is not ready.{reason}"
+
+    # -- startup ---------------------------------------------------------------
+    def load(self) -> None:
+        """Fetch, load and warm the model; on failure keep state END with the reason."""
+        self.state = "LOADING"
+        try:
+            self._load()
+        except Exception as exc:  # any failure keeps the process alive but not ready
+            self.state = "END"
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("model %s failed to load: %s", self.cfg.model_name, self.error)
+
+    def _load(self) -> None:
+        cfg = self.cfg
+        started = time.perf_counter()
+        threads = cfg.tf_intra_op_threads
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # already initialised in this process
+            pass
+        store = Store(cfg.model_uri, webhdfs_url=cfg.webhdfs_url, cache_dir=cfg.cache_dir)
+        version, path, meta = store.fetch(cfg.version)
+        primary = 1 if cfg.mode == "latency" else cfg.max_batch_size
+        runtime, selection = rt.load(path, meta, choice=cfg.runtime, primary_batch=primary,
+                                     max_batch=cfg.max_batch_size, num_threads=threads,
+                                     pool_size=cfg.inference_threads)
+        loaded = time.perf_counter()
+        self.metrics.load_seconds.set(loaded - started)
+        self.warm_ms = self._warm(runtime)
+        self.metrics.warmup_seconds.set(time.perf_counter() - loaded)
+        self.meta = meta
+        self.labels = list(meta.get("labels") or [])
+        self.label_output = meta.get("label_output", "")
+        self.runtime, self.selection, self.version = runtime, selection, version
+        self.inline = cfg.mode == "latency" and self.warm_ms.get(1, 1e9) < INLINE_MAX_MS
+        log.info("model %s version %d: runtime %s (%s); warm ms %s; %.2fs", cfg.model_name,
+                 version, selection.runtime, selection.reason, self.warm_ms,
+                 time.perf_counter() - started)
+
+    def _warm(self, runtime: rt.Runtime) -> dict[int, float]:
+        """Run every served batch size (and every signature) so nothing is cold later."""
+        if isinstance(runtime, rt.TFLiteRuntime):
+            runtime.prepare()
+        timings = {}
+        for name, sig in runtime.signatures.items():
+            for b in rt.batch_sizes_upto(self.cfg.max_batch_size):
+                times = rt.time_model(lambda x, n=name: runtime.predict(x, n),
+                                      rt.synthetic_inputs(sig, b), iters=3, warm=2)
+                if name == runtime.default_signature:
+                    timings[b] = round(1e3 * statistics.median(times), 4)
+        return timings
+
+    def activate(self) -> None:
+        """Attach the batcher (throughput mode) on the running loop; report ready."""
+        if self.state == "END" or self.runtime is None:
+            return
+        runtime = self.runtime
+        if self.cfg.mode == "throughput":
+            m = self.metrics
+            self.batcher = Batcher(
+                lambda x: runtime.predict(x, runtime.default_signature), self.executor,
+                max_batch=self.cfg.max_batch_size, max_wait_s=self.cfg.max_batch_wait_ms / 1e3,
+                max_queue=self.cfg.max_queue, threads=self.cfg.inference_threads,
+                stats=BatchStats(m.batch_size.observe, m.queue_delay.observe, m.queue_depth.set),
+            )
+        self.state = "AVAILABLE"
+        self.metrics.ready.set(0 if self.draining else 1)
+
+    def begin_drain(self) -> None:
+        self.draining = True
+        self.metrics.ready.set(0)
+
+    async def drain(self, timeout: float) -> None:
+        if self.batcher is not None:
+            await self.batcher.drain(timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    # -- requests --------------------------------------------------------------
+    async def infer(self, inputs: dict[str, np.ndarray], rows: int,
+                    signature: str) -> dict[str, np.ndarray]:
+        """Run one validated request (503 when not loaded, queue full; 504 past the deadline)."""
+        runtime = self.runtime
+        if self.state != "AVAILABLE" or runtime is None:
+            raise ClientError(503, self.not_ready_message())
+        started = time.perf_counter()
+        try:
+            if self.batcher is not None and signature == runtime.default_signature:
+                fut = self.batcher.submit(inputs, rows)
+            elif self.inline:
+                return runtime.predict(inputs, signature)
+            else:
+                loop = asyncio.get_running_loop()
+                fut = loop.run_in_executor(self.executor, runtime.predict, inputs, signature)
+            return await asyncio.wait_for(fut, self.cfg.request_timeout_s)
+        except QueueFull as exc:
+            raise ClientError(503, f"overloaded: {exc}") from None
+        except TimeoutError:
+            raise ClientError(504, f"deadline of {self.cfg.request_timeout_s}s exceeded") from None
+        finally:
+            self.metrics.predict.observe(time.perf_counter() - started)
+
+    def status(self) -> dict[str, Any]:
+        sel = self.selection
+        return {
+            "state": self.state,
+            "draining": self.draining,
+            "version": self.version,
+            "error": self.error,
+            "runtime": sel.runtime if sel else None,
+            "runtime_reason": sel.reason if sel else None,
+            "runtime_timings_ms": sel.timings_ms if sel else {},
+            "warmup_ms": self.warm_ms,
+            "mode": self.cfg.mode,
+            "inline": self.inline,
+        }
