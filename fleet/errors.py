@@ -12,11 +12,18 @@ from __future__ import annotations
 class FleetError(Exception):
     """Base class; `message` is the human text, `status`/`reason` come from the API if any."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, reason: str = "", detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
+        self.detail = detail or message  # the bare API message, for kubectl-style wrapping
+
+    def wrap(self, prefix: str) -> FleetError:
+        """Same type, message `PREFIX: <bare message>` (Go's `fmt.Errorf("...: %w", err)`)."""
+        return type(self)(f"{prefix}: {self.detail}", status=self.status, reason=self.reason)
 
     def __str__(self) -> str:
         return self.message

@@ -55,7 +55,7 @@ def status_error(status: int, body: bytes) -> errors.FleetError:
         text = f"Error from server ({reason}): {message}"
     else:
         text = f"Error from server: {message}"
-    return cls(text, status=status, reason=reason)
+    return cls(text, status=status, reason=reason, detail=message)
 
 
 def _ssl_context(creds: Credentials) -> ssl.SSLContext:

@@ -1,0 +1,487 @@
+"""The watch cache: one LIST then WATCH per resource type, slim records, coalesced notifications.
+
+Each (resource type, namespace scope) runs a reflector thread: LIST (paginated), then WATCH from
+the list's resourceVersion with bookmarks, resuming from the last seen resourceVersion after a
+dropped connection, relisting on `410 Gone`, retrying with capped exponential backoff. The
+stores keep projections (`PodSummary`, `EventRecord`, a trimmed Deployment dict), never full
+objects. A notifier thread publishes at most ~5 `FleetChange`s per second to subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fleet import derive
+from fleet.errors import FleetError, Gone
+from fleet.events import FleetChange, Key
+from fleet.kube import collection_path
+from fleet.model import (
+    COMPONENT_LABEL,
+    MODEL_SERVER_COMPONENT,
+    MODEL_URI_ENV,
+    TRAINING_COMPONENTS,
+    ConnectionState,
+    EventRecord,
+    ModelDeployment,
+    PodSummary,
+    TrainingJob,
+)
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+NOTIFY_INTERVAL = 0.2  # seconds between notifications: at most 5/s
+
+
+class Client(Protocol):
+    """What the cache needs from `KubeClient` (a fake implements it in unit tests)."""
+
+    def list_all(self, path: str, query: dict[str, Any] | None = None) -> Obj: ...
+
+    def watch(self, path: str, query: dict[str, Any] | None = None, *, read_timeout: float = ...):
+        ...
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    group_version: str
+    plural: str
+    label_selector: str | None = None
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource("Deployment", "apps/v1", "deployments", f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"),
+    Resource("ReplicaSet", "apps/v1", "replicasets"),
+    Resource("Pod", "v1", "pods"),
+    Resource(
+        "Job", "batch/v1", "jobs", f"{COMPONENT_LABEL} in ({','.join(TRAINING_COMPONENTS)})"
+    ),
+    Resource("Event", "v1", "events"),
+)
+
+
+_KEPT_ANNOTATIONS = ("deployment.kubernetes.io/", "kubernetes.io/change-cause")
+
+
+def slim_deployment(dep: Obj) -> Obj:
+    """Keep only what `derive.model_deployment` reads (a few hundred bytes per Deployment)."""
+    md, spec = dep.get("metadata") or {}, dep.get("spec") or {}
+    tmpl = spec.get("template") or {}
+    containers = []
+    for c in (tmpl.get("spec") or {}).get("containers") or []:
+        env = [e for e in c.get("env") or [] if e.get("name") == MODEL_URI_ENV]
+        containers.append({"name": c.get("name"), "image": c.get("image"), "env": env})
+    ann = md.get("annotations") or {}
+    return {
+        "metadata": {
+            k: md.get(k)
+            for k in ("namespace", "name", "uid", "labels", "generation", "resourceVersion",
+                      "creationTimestamp")
+        }
+        | {"annotations": {k: v for k, v in ann.items() if k.startswith(_KEPT_ANNOTATIONS)}},
+        "spec": {
+            "replicas": spec.get("replicas"),
+            "paused": spec.get("paused"),
+            "template": {
+                "metadata": {"labels": (tmpl.get("metadata") or {}).get("labels")},
+                "spec": {"containers": containers},
+            },
+        },
+        "status": dep.get("status") or {},
+    }
+
+
+class _Stores:
+    """All cached state; every method runs under the cache lock."""
+
+    def __init__(self) -> None:
+        self.deployments: dict[Key, Obj] = {}
+        self.rs_owner: dict[Key, str] = {}  # (ns, rs) -> deployment name
+        self.dep_rs: dict[Key, set[str]] = defaultdict(set)  # (ns, dep) -> rs names
+        self.pods: dict[Key, PodSummary] = {}
+        self.pods_by_owner: dict[Key, set[str]] = defaultdict(set)  # (ns, rs) -> pod names
+        self.jobs: dict[Key, TrainingJob] = {}
+        self.events: dict[Key, EventRecord] = {}
+        self.events_by_involved: dict[Key, set[str]] = defaultdict(set)
+        self.models: dict[Key, ModelDeployment] = {}
+        self.dirty: set[Key] = set()
+        self.pending_dep_upserts: set[Key] = set()
+        self.pending_dep_deletes: set[Key] = set()
+        self.pending_job_upserts: set[Key] = set()
+        self.pending_job_deletes: set[Key] = set()
+
+    # --- per-kind upsert/delete -------------------------------------------------------------
+    def apply(self, kind: str, event: str, obj: Obj) -> None:
+        md = obj.get("metadata") or {}
+        key = (md.get("namespace", ""), md.get("name", ""))
+        deleted = event == "DELETED"
+        getattr(self, f"_{kind.lower()}")(key, obj, deleted)
+
+    def _deployment(self, key: Key, obj: Obj, deleted: bool) -> None:
+        if deleted or not derive.is_model_deployment(obj):
+            if self.deployments.pop(key, None) is not None:
+                self.models.pop(key, None)
+                self.dirty.discard(key)
+                self.pending_dep_upserts.discard(key)
+                self.pending_dep_deletes.add(key)
+            return
+        self.deployments[key] = slim_deployment(obj)
+        self.dirty.add(key)
+
+    def _replicaset(self, key: Key, obj: Obj, deleted: bool) -> None:
+        ns = key[0]
+        old = self.rs_owner.pop(key, None)
+        if old is not None:
+            self.dep_rs[(ns, old)].discard(key[1])
+            self.dirty.add((ns, old))
+        if deleted:
+            return
+        kind, owner = derive.controller_name(obj)
+        if kind == "Deployment":
+            self.rs_owner[key] = owner
+            self.dep_rs[(ns, owner)].add(key[1])
+            self.dirty.add((ns, owner))
+
+    def _pod(self, key: Key, obj: Obj, deleted: bool) -> None:
+        ns = key[0]
+        old = self.pods.pop(key, None)
+        if old is not None:
+            self.pods_by_owner[(ns, old.owner)].discard(key[1])
+            self._touch_rs(ns, old.owner)
+        if deleted:
+            return
+        kind, _ = derive.controller_name(obj)
+        if kind != "ReplicaSet":
+            return
+        pod = derive.pod_summary(obj)
+        self.pods[key] = pod
+        self.pods_by_owner[(ns, pod.owner)].add(key[1])
+        self._touch_rs(ns, pod.owner)
+
+    def _touch_rs(self, ns: str, rs: str) -> None:
+        dep = self.rs_owner.get((ns, rs))
+        if dep is not None:
+            self.dirty.add((ns, dep))
+
+    def _job(self, key: Key, obj: Obj, deleted: bool) -> None:
+        if deleted or not derive.is_training_job(obj):
+            if self.jobs.pop(key, None) is not None:
+                self.pending_job_upserts.discard(key)
+                self.pending_job_deletes.add(key)
+            return
+        job = derive.training_job(obj)
+        if self.jobs.get(key) != job:
+            self.jobs[key] = job
+            self.pending_job_deletes.discard(key)
+            self.pending_job_upserts.add(key)
+
+    def _event(self, key: Key, obj: Obj, deleted: bool) -> None:
+        old = self.events.pop(key, None)
+        if old is not None:
+            self.events_by_involved[(key[0], old.involved_name)].discard(key[1])
+        if deleted:
+            return
+        ev = derive.event_record(obj)
+        self.events[key] = ev
+        self.events_by_involved[(key[0], ev.involved_name)].add(key[1])
+
+    # --- relist ---------------------------------------------------------------------------
+    def keys_of(self, kind: str, namespace: str | None) -> list[Key]:
+        store = {
+            "Deployment": self.deployments,
+            "ReplicaSet": self.rs_owner,
+            "Pod": self.pods,
+            "Job": self.jobs,
+            "Event": self.events,
+        }[kind]
+        return [k for k in store if namespace is None or k[0] == namespace]
+
+    def replace(self, kind: str, namespace: str | None, items: list[Obj]) -> None:
+        """Apply a fresh LIST: upsert every item, delete what the LIST no longer has."""
+        seen: set[Key] = set()
+        for obj in items:
+            md = obj.get("metadata") or {}
+            seen.add((md.get("namespace", ""), md.get("name", "")))
+            self.apply(kind, "ADDED", obj)
+        for key in self.keys_of(kind, namespace):
+            if key not in seen:
+                self.apply(kind, "DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
+
+    # --- derived model ----------------------------------------------------------------------
+    def pods_for(self, ns: str, dep: str) -> list[PodSummary]:
+        out: list[PodSummary] = []
+        for rs in self.dep_rs.get((ns, dep), ()):
+            for pod in self.pods_by_owner.get((ns, rs), ()):
+                rec = self.pods.get((ns, pod))
+                if rec is not None:
+                    out.append(rec)
+        out.sort(key=lambda p: p.name)
+        return out
+
+    def refresh(self) -> None:
+        """Recompute dirty ModelDeployments; queue the ones that really changed."""
+        for key in self.dirty:
+            raw = self.deployments.get(key)
+            if raw is None:
+                continue
+            model = derive.model_deployment(raw, self.pods_for(*key))
+            if self.models.get(key) != model:
+                self.models[key] = model
+                self.pending_dep_deletes.discard(key)
+                self.pending_dep_upserts.add(key)
+        self.dirty.clear()
+
+    def take_change(self) -> FleetChange:
+        self.refresh()
+        change = FleetChange(
+            deployments_upserted=[self.models[k] for k in sorted(self.pending_dep_upserts)],
+            deployments_deleted=sorted(self.pending_dep_deletes),
+            jobs_upserted=[self.jobs[k] for k in sorted(self.pending_job_upserts)],
+            jobs_deleted=sorted(self.pending_job_deletes),
+        )
+        self.pending_dep_upserts.clear()
+        self.pending_dep_deletes.clear()
+        self.pending_job_upserts.clear()
+        self.pending_job_deletes.clear()
+        return change
+
+
+class _Reflector(threading.Thread):
+    """LIST+WATCH loop for one resource type in one namespace scope."""
+
+    def __init__(self, cache: FleetCache, res: Resource, namespace: str | None) -> None:
+        super().__init__(name=f"fleet-{res.plural}-{namespace or 'all'}", daemon=True)
+        self.cache, self.res, self.namespace = cache, res, namespace
+        self.resource_version = ""
+        self.need_list = True
+        self.synced = threading.Event()
+        self.lost = False
+        self.relists = 0
+        self.stream = None
+        self._backoff = 0.0
+
+    def _query(self) -> dict[str, Any]:
+        q: dict[str, Any] = {}
+        if self.res.label_selector:
+            q["labelSelector"] = self.res.label_selector
+        return q
+
+    def list_once(self) -> None:
+        path = collection_path(self.res.group_version, self.res.plural, self.namespace)
+        doc = self.cache.client.list_all(path, self._query())
+        items = doc.get("items") or []
+        with self.cache._lock:
+            self.cache._stores.replace(self.res.kind, self.namespace, items)
+        self.resource_version = (doc.get("metadata") or {}).get("resourceVersion", "")
+        self.need_list = False
+        self.relists += 1
+        self.cache._changed()
+
+    def _watch_once(self) -> None:
+        path = collection_path(self.res.group_version, self.res.plural, self.namespace)
+        q = self._query()
+        timeout = random.randint(240, 300)
+        q.update(
+            resourceVersion=self.resource_version, allowWatchBookmarks="true",
+            timeoutSeconds=timeout,
+        )
+        stream = self.cache.client.watch(path, q, read_timeout=timeout + 30)
+        self.stream = stream
+        self._set_lost(False)
+        self._backoff = 0.0
+        try:
+            for ev in stream:
+                if self.cache._stop.is_set():
+                    return
+                etype, obj = ev.get("type"), ev.get("object") or {}
+                if etype == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Gone(obj.get("message", "410 Gone"), status=410)
+                    raise FleetError(obj.get("message", "watch error"), status=obj.get("code"))
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if etype != "BOOKMARK":
+                    with self.cache._lock:
+                        self.cache._stores.apply(self.res.kind, etype, obj)
+                    self.cache._changed()
+                if rv:
+                    self.resource_version = rv
+        finally:
+            self.stream = None
+            stream.close()
+
+    def _set_lost(self, lost: bool, error: str | None = None) -> None:
+        if self.lost != lost:
+            self.lost = lost
+            self.cache._connection_changed(error)
+
+    def run(self) -> None:
+        stop = self.cache._stop
+        while not stop.is_set():
+            try:
+                if self.need_list:
+                    self.list_once()
+                    self._set_lost(False)
+                    self.synced.set()
+                    self.cache._connection_changed(None)
+                self._watch_once()
+            except Gone:
+                log.info("%s: 410 Gone, relisting", self.name)
+                self.need_list = True
+            except FleetError as exc:
+                if stop.is_set():
+                    return
+                self._set_lost(True, exc.message)
+                self._backoff = min(8.0, max(0.25, self._backoff * 2))
+                stop.wait(self._backoff * random.uniform(0.8, 1.2))
+            except Exception as exc:  # noqa: BLE001 - keep the loop alive, report it
+                log.exception("%s: unexpected error", self.name)
+                self._set_lost(True, f"{type(exc).__name__}: {exc}")
+                self._backoff = min(8.0, max(0.25, self._backoff * 2))
+                stop.wait(self._backoff)
+
+
+class FleetCache:
+    """Live model of the fleet, fed by list+watch; safe to read from any thread."""
+
+    def __init__(self, client: Any, namespaces: Sequence[str] | None = None) -> None:
+        self.client = client
+        self.namespaces = list(namespaces) if namespaces else None
+        self._lock = threading.RLock()
+        self._stores = _Stores()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._subscribers: list[Callable[[FleetChange], None]] = []
+        scopes: Iterable[str | None] = self.namespaces or [None]
+        self._reflectors = [_Reflector(self, r, ns) for r in RESOURCES for ns in scopes]
+        self._notifier: threading.Thread | None = None
+        self._connection = ConnectionState.CONNECTING
+        self._conn_pending: tuple[ConnectionState, str | None] | None = None
+        self.last_error: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> FleetCache:
+        for r in self._reflectors:
+            r.start()
+        self._notifier = threading.Thread(
+            target=self._notify_loop, name="fleet-notify", daemon=True
+        )
+        self._notifier.start()
+        return self
+
+    def load_once(self) -> FleetCache:
+        """One LIST per type, no watches (for one-shot commands like `fleet ls`)."""
+        for r in self._reflectors:
+            r.list_once()
+            r.synced.set()
+        self._connection = ConnectionState.SYNCED
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for r in self._reflectors:
+            s = r.stream
+            if s is not None:
+                s.close()
+        for r in self._reflectors:
+            if r.is_alive():
+                r.join(timeout=5)
+        if self._notifier is not None:
+            self._notifier.join(timeout=5)
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(r.synced.wait(max(0.0, deadline - time.monotonic())) for r in self._reflectors)
+
+    # --- reads -----------------------------------------------------------------------------
+    @property
+    def connection(self) -> ConnectionState:
+        return self._connection
+
+    def deployments(self) -> list[ModelDeployment]:
+        with self._lock:
+            self._stores.refresh()
+            return sorted(self._stores.models.values(), key=lambda d: d.key)
+
+    def jobs(self) -> list[TrainingJob]:
+        with self._lock:
+            return sorted(self._stores.jobs.values(), key=lambda j: j.key)
+
+    def pods_for(self, namespace: str, deployment_name: str) -> list[PodSummary]:
+        with self._lock:
+            return self._stores.pods_for(namespace, deployment_name)
+
+    def events_for(self, namespace: str, involved_name: str) -> list[EventRecord]:
+        """Events about one object, newest first."""
+        with self._lock:
+            names = self._stores.events_by_involved.get((namespace, involved_name), ())
+            evs = [self._stores.events[(namespace, n)] for n in names]
+        return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+
+    def relist_count(self, plural: str) -> int:
+        return sum(r.relists for r in self._reflectors if r.res.plural == plural)
+
+    # --- subscriptions -------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[FleetChange], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _changed(self) -> None:
+        self._wake.set()
+
+    def _connection_changed(self, error: str | None) -> None:
+        if any(r.lost for r in self._reflectors):
+            state = ConnectionState.RECONNECTING
+        elif all(r.synced.is_set() for r in self._reflectors):
+            state = ConnectionState.SYNCED
+        else:
+            state = self._connection if error is None else ConnectionState.RECONNECTING
+        with self._lock:
+            if error:
+                self.last_error = error
+            if state != self._connection:
+                self._connection = state
+                self._conn_pending = (state, error or self.last_error)
+        self._wake.set()
+
+    def _notify_loop(self) -> None:
+        last = 0.0
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            delay = NOTIFY_INTERVAL - (time.monotonic() - last)
+            if delay > 0 and self._stop.wait(delay):
+                return
+            self._wake.clear()
+            with self._lock:
+                change = self._stores.take_change()
+                conn, self._conn_pending = self._conn_pending, None
+                subscribers = list(self._subscribers)
+            if conn is not None:
+                change = FleetChange(
+                    change.deployments_upserted, change.deployments_deleted,
+                    change.jobs_upserted, change.jobs_deleted, conn[0], conn[1],
+                )
+            last = time.monotonic()
+            if change.is_empty():
+                continue
+            for cb in subscribers:
+                try:
+                    cb(change)
+                except Exception:  # noqa: BLE001 - one bad subscriber must not stop the rest
+                    log.exception("fleet cache subscriber failed")

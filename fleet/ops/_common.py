@@ -1,0 +1,55 @@
+"""Shared reads for operations: the Deployment, its owned ReplicaSets, kubectl naming."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fleet import deployutil
+from fleet.errors import FleetError
+from fleet.kube import collection_path, deployment_path
+
+Obj = dict[str, Any]
+
+
+def ref(name: str) -> str:
+    """kubectl's NamePrinter prefix: `deployment.apps/NAME`."""
+    return f"deployment.apps/{name}"
+
+
+def get_deployment(client: Any, namespace: str, name: str) -> Obj:
+    """GET the Deployment; a 404 raises `NotFound` with kubectl's text."""
+    return client.get(deployment_path(namespace, name))
+
+
+def list_owned_replicasets(client: Any, deployment: Obj) -> list[Obj]:
+    """kubectl `GetAllReplicaSets`: selector LIST (paginated), controller filter, sorted."""
+    md = deployment.get("metadata") or {}
+    selector = deployutil.selector_to_query((deployment.get("spec") or {}).get("selector"))
+    try:
+        doc = client.list_all(
+            collection_path("apps/v1", "replicasets", md.get("namespace")),
+            {"labelSelector": selector} if selector else None,
+        )
+    except FleetError as exc:
+        raise exc.wrap(f"failed to retrieve replica sets from deployment {md.get('name')}") from exc
+    return deployutil.owned_replicasets(deployment, doc.get("items") or [])
+
+
+def last_writer(obj: Obj) -> tuple[str, str]:
+    """(manager, time) of the newest managedFields entry outside the status subresource."""
+    best: tuple[str, str] = ("", "")
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("subresource"):
+            continue
+        when = entry.get("time") or ""
+        if when >= best[1]:
+            best = (entry.get("manager", ""), when)
+    return best
+
+
+def rfc3339_local(now: datetime | None = None) -> str:
+    """Go's `time.Now().Format(time.RFC3339)`: local time with offset, `Z` for UTC."""
+    t = (now or datetime.now()).astimezone().replace(microsecond=0)
+    text = t.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -1,0 +1,67 @@
+"""`kubectl rollout history` for a Deployment: revisions from its owned ReplicaSets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet import deployutil
+from fleet.derive import parse_time, template_facts
+from fleet.model import Revision
+from fleet.ops._common import get_deployment, list_owned_replicasets, ref
+
+
+def history(client: Any, namespace: str, name: str) -> list[Revision]:
+    """Revisions ascending; for a duplicated number the later RS wins (kubectl's map)."""
+    dep = get_deployment(client, namespace, name)
+    owned = list_owned_replicasets(client, dep)
+    return revisions_of(dep, owned)
+
+
+def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revision]:
+    by_rev: dict[int, dict[str, Any]] = {}
+    for rs in deployutil.all_replicasets(dep, owned):
+        rev = deployutil.revision_of(rs)
+        if rev is not None:
+            by_rev[rev] = rs
+    current = max(by_rev, default=None)
+    out = []
+    for rev in sorted(by_rev):
+        rs = by_rev[rev]
+        md = rs.get("metadata") or {}
+        image, uri, version = template_facts((rs.get("spec") or {}).get("template") or {})
+        out.append(
+            Revision(
+                revision=rev,
+                change_cause=deployutil.annotations(rs).get(deployutil.CHANGE_CAUSE, ""),
+                replicaset=md.get("name", ""),
+                created=parse_time(md.get("creationTimestamp")),
+                replicas=int((rs.get("status") or {}).get("replicas") or 0),
+                image=image,
+                model_uri=uri,
+                version=version,
+                current=rev == current,
+            )
+        )
+    return out
+
+
+def tabwrite(rows: list[list[str]], padding: int = 2) -> str:
+    """Go text/tabwriter (minwidth 0, padding 2, ' '): every cell but the last is padded."""
+    widths: dict[int, int] = {}
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths.get(i, 0), len(cell))
+    lines = []
+    for row in rows:
+        cells = [c.ljust(widths[i] + padding) for i, c in enumerate(row[:-1])]
+        lines.append("".join(cells) + row[-1])
+    return "\n".join(lines) + "\n"
+
+
+def format_history(name: str, revisions: list[Revision]) -> str:
+    """kubectl's exact output, including the trailing space and the blank line after the table."""
+    if not revisions:
+        return f"{ref(name)} No rollout history found.\n"
+    rows = [["REVISION", "CHANGE-CAUSE"]]
+    rows += [[str(r.revision), r.change_cause or "<none>"] for r in revisions]
+    return f"{ref(name)} \n{tabwrite(rows)}\n"

@@ -1,0 +1,126 @@
+"""`kubectl rollout undo`, exactly, plus a precondition so a concurrent writer is reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet import deployutil
+from fleet.errors import Conflict, DeploymentPaused, FleetError, RevisionNotFound
+from fleet.kube import JSON_PATCH, deployment_path
+from fleet.model import OpResult
+from fleet.ops._common import get_deployment, last_writer, list_owned_replicasets, ref
+
+LAST_APPLIED_WARNING = (
+    "Warning: resource deployments/{name} was previously managed with 'kubectl apply'. "
+    "Rolling back will not update the kubectl.kubernetes.io/last-applied-configuration "
+    "annotation, which may cause unexpected behavior on future 'kubectl apply' operations. "
+    "Consider using 'kubectl apply' with your previous configuration file instead."
+)
+PAUSED_MESSAGE = (
+    "you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' "
+    "and try again"
+)
+MAX_ATTEMPTS = 3  # status-only changes between read and write are retried, spec changes are not
+
+
+def _generation(obj: dict[str, Any]) -> int:
+    return int((obj.get("metadata") or {}).get("generation") or 0)
+
+
+def _rv(obj: dict[str, Any]) -> str:
+    return (obj.get("metadata") or {}).get("resourceVersion", "")
+
+
+def changed_by_other(name: str, seen: dict[str, Any], now: dict[str, Any], what: str) -> Conflict:
+    """A Conflict naming who changed the Deployment and how, for a 3 a.m. reader."""
+    manager, when = last_writer(now)
+    who = f" by {manager}" if manager else ""
+    at = f" at {when}" if when else ""
+    return Conflict(
+        f"{ref(name)} was changed{who}{at} after it was read (generation "
+        f"{_generation(seen)} -> {_generation(now)}, resourceVersion {_rv(seen)} -> {_rv(now)}); "
+        f"nothing was {what}. Review `fleet history {name}` and retry.",
+        status=409, reason="Conflict",
+    )
+
+
+def _is_test_failure(exc: FleetError) -> bool:
+    return exc.status in (409, 422) and (
+        isinstance(exc, Conflict) or "test" in exc.message.lower()
+    )
+
+
+def check_expected(
+    name: str,
+    dep: dict[str, Any],
+    expected_resource_version: str | None,
+    expected_generation: int | None,
+    what: str,
+) -> None:
+    """Raise Conflict if the caller's view is stale: a different spec generation, or a different
+    resourceVersion when no generation was given (a status-only change then still conflicts)."""
+    if expected_generation is not None:
+        if _generation(dep) != expected_generation:
+            seen = {"metadata": {"generation": expected_generation,
+                                 "resourceVersion": expected_resource_version or "?"}}
+            raise changed_by_other(name, seen, dep, what)
+        return
+    if expected_resource_version and _rv(dep) != expected_resource_version:
+        seen = {"metadata": {"generation": "?", "resourceVersion": expected_resource_version}}
+        raise changed_by_other(name, seen, dep, what)
+
+
+def rollback(
+    client: Any,
+    namespace: str,
+    name: str,
+    to_revision: int = 0,
+    *,
+    expected_resource_version: str | None = None,
+    expected_generation: int | None = None,
+    dry_run: bool = False,
+) -> OpResult:
+    """Undo to the previous revision (or `to_revision`) with kubectl's target, template,
+    annotations and messages. The PATCH carries a `test` of metadata.resourceVersion, so a write
+    by anyone else between our read and our write fails as `Conflict` instead of being lost.
+    """
+    if to_revision < 0:
+        raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
+    dep = get_deployment(client, namespace, name)
+    check_expected(name, dep, expected_resource_version, expected_generation, "rolled back")
+    warning = ""
+    if deployutil.LAST_APPLIED in deployutil.annotations(dep):
+        warning = LAST_APPLIED_WARNING.format(name=name)
+    for attempt in range(MAX_ATTEMPTS):
+        owned = list_owned_replicasets(client, dep)
+        rs = deployutil.rollback_target(dep, owned, to_revision)
+        if (dep.get("spec") or {}).get("paused"):
+            raise DeploymentPaused(PAUSED_MESSAGE)
+        if deployutil.equal_ignore_hash(rs["spec"]["template"], dep["spec"]["template"]):
+            return OpResult(
+                namespace, name,
+                f"{ref(name)} skipped rollback (current template already matches revision "
+                f"{to_revision})",
+                changed=False, revision=deployutil.revision_of(rs), resource_version=_rv(dep),
+                warning=warning,
+            )
+        if dry_run:
+            return OpResult(namespace, name, f"{ref(name)} rolled back (dry run)", False,
+                            revision=deployutil.revision_of(rs), warning=warning)
+        patch = deployutil.rollback_patch(dep, rs, resource_version=_rv(dep))
+        try:
+            out = client.patch(deployment_path(namespace, name), patch, JSON_PATCH)
+        except FleetError as exc:
+            if not _is_test_failure(exc):
+                rev = deployutil.revision_of(rs)
+                raise exc.wrap(f"failed restoring revision {rev}") from exc
+            fresh = get_deployment(client, namespace, name)
+            if _generation(fresh) != _generation(dep) or attempt == MAX_ATTEMPTS - 1:
+                raise changed_by_other(name, dep, fresh, "rolled back") from exc
+            dep = fresh  # only status moved: decide again on the fresh object
+            continue
+        return OpResult(
+            namespace, name, f"{ref(name)} rolled back", changed=True,
+            revision=deployutil.revision_of(rs), resource_version=_rv(out), warning=warning,
+        )
+    raise AssertionError("unreachable")

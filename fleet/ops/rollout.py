@@ -1,0 +1,135 @@
+"""Start a rollout: a new model URI and/or image, recording `kubernetes.io/change-cause`.
+
+Like `kubectl set image` / `kubectl set env` plus `--record`, but as one JSON patch led by a
+`test` of metadata.resourceVersion, so a concurrent change is reported, never overwritten.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from fleet import deployutil
+from fleet.derive import serving_container
+from fleet.errors import FleetError
+from fleet.kube import JSON_PATCH, deployment_path
+from fleet.model import MODEL_URI_ENV, VERSION_LABEL, OpResult
+from fleet.ops._common import get_deployment, ref
+from fleet.ops.rollback import (
+    MAX_ATTEMPTS,
+    _generation,
+    _is_test_failure,
+    _rv,
+    changed_by_other,
+    check_expected,
+)
+
+
+def _pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def rollout_patch(
+    dep: dict[str, Any],
+    *,
+    model_uri: str | None,
+    image: str | None,
+    version: str | None,
+    change_cause: str,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(JSON patch ops without the precondition, what changed: "image" / "env" / "version")."""
+    template = (dep.get("spec") or {}).get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    target = serving_container(template)
+    if not target:
+        raise FleetError(f"{ref(deployutil.meta(dep).get('name', ''))} has no containers")
+    i = containers.index(target)
+    base = f"/spec/template/spec/containers/{i}"
+    ops: list[dict[str, Any]] = []
+    changed: list[str] = []
+    if image is not None and target.get("image") != image:
+        ops.append({"op": "replace", "path": f"{base}/image", "value": image})
+        changed.append("image")
+    if model_uri is not None:
+        env = target.get("env")
+        idx = next((j for j, e in enumerate(env or []) if e.get("name") == MODEL_URI_ENV), None)
+        entry = {"name": MODEL_URI_ENV, "value": model_uri}
+        if env is None:
+            ops.append({"op": "add", "path": f"{base}/env", "value": [entry]})
+            changed.append("env")
+        elif idx is None:
+            ops.append({"op": "add", "path": f"{base}/env/-", "value": entry})
+            changed.append("env")
+        elif env[idx] != entry:
+            ops.append({"op": "replace", "path": f"{base}/env/{idx}", "value": entry})
+            changed.append("env")
+    if version is not None:
+        labels = (template.get("metadata") or {}).get("labels")
+        if (labels or {}).get(VERSION_LABEL) != version:
+            path = "/spec/template/metadata/labels"
+            if labels is None:
+                ops.append({"op": "add", "path": path, "value": {VERSION_LABEL: version}})
+            else:
+                ops.append({"op": "add", "path": f"{path}/{_pointer(VERSION_LABEL)}",
+                            "value": version})
+            changed.append("version")
+    if ops:
+        if deployutil.meta(dep).get("annotations") is None:
+            ops.append({"op": "add", "path": "/metadata/annotations",
+                        "value": {deployutil.CHANGE_CAUSE: change_cause}})
+        else:
+            ops.append({"op": "add",
+                        "path": f"/metadata/annotations/{_pointer(deployutil.CHANGE_CAUSE)}",
+                        "value": change_cause})
+    return ops, changed
+
+
+def default_change_cause(name: str, model_uri: str | None, image: str | None) -> str:
+    args = ["fleet", "rollout", name]
+    if model_uri is not None:
+        args.append(f"--model-uri={model_uri}")
+    if image is not None:
+        args.append(f"--image={image}")
+    return shlex.join(args)
+
+
+def rollout(
+    client: Any,
+    namespace: str,
+    name: str,
+    *,
+    model_uri: str | None = None,
+    image: str | None = None,
+    version: str | None = None,
+    reason: str | None = None,
+    expected_resource_version: str | None = None,
+    expected_generation: int | None = None,
+) -> OpResult:
+    """Point the serving container at a new model URI and/or image; record the change-cause."""
+    if model_uri is None and image is None:
+        raise FleetError("one of --model-uri or --image is required")
+    cause = reason or default_change_cause(name, model_uri, image)
+    dep = get_deployment(client, namespace, name)
+    check_expected(name, dep, expected_resource_version, expected_generation, "rolled out")
+    for attempt in range(MAX_ATTEMPTS):
+        ops, changed = rollout_patch(
+            dep, model_uri=model_uri, image=image, version=version, change_cause=cause
+        )
+        if not ops:
+            return OpResult(namespace, name, f"{ref(name)} unchanged", False,
+                            revision=deployutil.revision_of(dep), resource_version=_rv(dep))
+        ops.insert(0, {"op": "test", "path": "/metadata/resourceVersion", "value": _rv(dep)})
+        try:
+            out = client.patch(deployment_path(namespace, name), ops, JSON_PATCH)
+        except FleetError as exc:
+            if not _is_test_failure(exc):
+                raise
+            fresh = get_deployment(client, namespace, name)
+            if _generation(fresh) != _generation(dep) or attempt == MAX_ATTEMPTS - 1:
+                raise changed_by_other(name, dep, fresh, "rolled out") from exc
+            dep = fresh
+            continue
+        what = " and ".join(w for w in ("image", "env") if w in changed) or "version"
+        return OpResult(namespace, name, f"{ref(name)} {what} updated", True,
+                        resource_version=_rv(out))
+    raise AssertionError("unreachable")
