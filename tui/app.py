@@ -1,0 +1,533 @@
+"""FleetApp: wires the watch cache to the tables and runs every API call in a worker."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from fleet.model import ConnectionState, ModelDeployment
+from tui.backend import PERMISSIONS
+from tui.coalesce import ChangeBuffer
+from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS
+from tui.messages import ActionFinished, BackendReady, ChangesPending, PermissionsChecked
+from tui.plans import (
+    Plan,
+    bulk_rollback_plan,
+    pause_plan,
+    restart_plan,
+    rollback_plan,
+    rollout_plan,
+    scale_plan,
+    undo_plan,
+)
+from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
+from tui.screens.main import MainScreen
+from tui.screens.picker import PickerScreen
+from tui.view import Key, TableModel
+
+Factory = Callable[[str | None, list[str] | None], Any]
+MIN_APPLY_INTERVAL = 0.1  # seconds between two table batches (≈10 Hz at most)
+WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave"}
+TARGET_ACTIONS = WRITE_ACTIONS - {"undo_wave"} | {"detail", "probes", "history"}
+PERM_OF = {"rollback": "rollback", "rollout": "rollout", "restart": "restart",
+           "pause_resume": "pause", "scale": "scale", "undo_wave": "rollback"}
+UNDO_WINDOWS = [("5m", "last 5 minutes"), ("15m", "last 15 minutes"), ("30m", "last 30 minutes"),
+                ("1h", "last hour"), ("3h", "last 3 hours"), ("24h", "last 24 hours")]
+
+
+def _duration(text: str) -> timedelta:
+    unit = {"m": "minutes", "h": "hours", "s": "seconds"}[text[-1]]
+    return timedelta(**{unit: int(text[:-1])})
+
+
+def error_text(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+
+
+class FleetApp(App):
+    """The on-call TUI. `backend_factory(context, namespaces)` builds the cluster adapter."""
+
+    CSS_PATH = "fleet.tcss"
+    TITLE = "modelfleet"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="fleet.help"),
+        Binding("q", "quit", "Quit", id="fleet.quit"),
+        Binding("d", "detail", "Detail", show=False, id="fleet.detail"),
+        Binding("p", "probes", "Probes", id="fleet.probes"),
+        Binding("h", "history", "History", id="fleet.history"),
+        Binding("u", "rollback", "Rollback", id="fleet.rollback"),
+        Binding("s", "scale", "Scale", id="fleet.scale"),
+        Binding("r", "restart", "Restart", id="fleet.restart"),
+        Binding("z", "pause_resume", "Pause/Resume", id="fleet.pause_resume"),
+        Binding("o", "rollout", "Rollout", id="fleet.rollout"),
+        Binding("W", "undo_wave", "Undo recent", id="fleet.undo_wave"),
+        Binding("N", "namespace", "Namespace", show=False, id="fleet.namespace"),
+        Binding("C", "context", "Context", show=False, id="fleet.context"),
+    ]
+
+    def __init__(self, backend_factory: Factory, *, context: str | None = None,
+                 namespaces: list[str] | None = None, readonly: bool = False,
+                 age_refresh_s: float = 60.0, start_view: str = "deployments") -> None:
+        super().__init__()
+        self.backend_factory = backend_factory
+        self.context_name = context
+        self.namespaces = namespaces or None
+        self.readonly = readonly
+        self.age_refresh_s = age_refresh_s
+        self.start_view = start_view
+        self.backend: Any = None
+        self.deployments = TableModel(DEPLOYMENT_COLUMNS)
+        self.jobs = TableModel(JOB_COLUMNS)
+        self.buffer = ChangeBuffer(lambda: self.post_message(ChangesPending()))
+        self.connection: ConnectionState | None = ConnectionState.CONNECTING
+        self.connection_error: str | None = None
+        self.permissions: dict[tuple[str, str], tuple[bool, str]] = {}
+        self.ready_history: dict[Key, deque[int]] = {}
+        self._last_apply = 0.0
+        self._drain_armed = False
+        self._perm_state: str | None = None
+        self.main = MainScreen(self.deployments, self.jobs)
+        self.ready_at: float | None = None  # monotonic time of the first full table
+
+    # -- start-up ------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(self.main)
+
+    def main_ready(self) -> None:
+        """Called by MainScreen once composed: show the banner and connect."""
+        self.main.query_one("#banner").show_state(ConnectionState.CONNECTING)
+        self._show_context()
+        self.connect()
+        if self.start_view == "jobs":
+            self.call_after_refresh(self.main.action_toggle_view)
+        if self.age_refresh_s:
+            self.set_interval(self.age_refresh_s, self._refresh_ages)
+
+    def scope_label(self) -> str:
+        return ",".join(self.namespaces) if self.namespaces else "all"
+
+    def _show_context(self) -> None:
+        ctx = getattr(self.backend, "context", None) or self.context_name or "current context"
+        text = Text.assemble(("context: ", "dim"), (str(ctx), "bold"), ("   namespace: ", "dim"),
+                             (self.scope_label(), "bold"))
+        if self.readonly:
+            text.append("   [read-only]", style="bold magenta")
+        self.main.set_context_bar(text)
+
+    @work(thread=True, exit_on_error=False, group="backend", exclusive=True)
+    def connect(self) -> None:
+        backend = self.backend_factory(self.context_name, self.namespaces)
+        try:
+            backend.connect()
+            self.backend = backend
+            backend.start(self.buffer.push)
+            self.buffer.push(backend.snapshot())
+        except Exception as exc:  # noqa: BLE001 - shown in the banner, never a crash
+            self.backend = backend
+            self.post_message(BackendReady(error_text(exc)))
+            return
+        self.post_message(BackendReady())
+
+    def on_backend_ready(self, message: BackendReady) -> None:
+        self._show_context()
+        if message.error:
+            self.connection_error = message.error
+            banner = self.main.query_one("#banner")
+            banner.show_state(ConnectionState.RECONNECTING, message.error)
+            self.notify(message.error, title="cannot connect", severity="error", timeout=10)
+
+    # -- live data -------------------------------------------------------------------
+    def on_changes_pending(self, _message: ChangesPending) -> None:
+        wait = self._last_apply + MIN_APPLY_INTERVAL - time.monotonic()
+        if wait > 0:
+            if not self._drain_armed:
+                self._drain_armed = True
+                self.set_timer(wait, self._drain)
+            return
+        self._drain()
+
+    def _drain(self) -> None:
+        self._drain_armed = False
+        self._last_apply = time.monotonic()
+        batch = self.buffer.drain()
+        main = self.main
+        with self.batch_update():
+            if batch.deployments or batch.deployments_deleted:
+                ops = self.deployments.apply(batch.deployments.values(), batch.deployments_deleted)
+                main.query_one("#dep-table").apply(ops)
+                for key, rec in batch.deployments.items():
+                    hist = self.ready_history.get(key)
+                    if hist is None:
+                        hist = self.ready_history[key] = deque(maxlen=60)
+                    if not hist or hist[-1] != rec.ready:
+                        hist.append(rec.ready)
+                for key in batch.deployments_deleted:
+                    self.ready_history.pop(key, None)
+                main.query_one("#progress").observe(batch.deployments)
+            if batch.jobs or batch.jobs_deleted:
+                main.query_one("#job-table").apply(self.jobs.apply(batch.jobs.values(),
+                                                                   batch.jobs_deleted))
+            if batch.connection is not None:
+                self.connection = batch.connection
+                self.connection_error = batch.error
+                main.query_one("#banner").show_state(batch.connection, batch.error)
+                if batch.connection is ConnectionState.SYNCED and self.ready_at is None:
+                    self.ready_at = time.monotonic()
+            main.update_titles()
+        for screen in self.screen_stack:
+            observe = getattr(screen, "observe", None)
+            if observe is not None and screen is not main:
+                observe(batch.deployments)
+        if batch.deployments:
+            self._check_new_namespaces({k[0] for k in batch.deployments})
+
+    def _refresh_ages(self) -> None:
+        ops = self.deployments.refresh_ages()
+        jops = self.jobs.refresh_ages()
+        if not ops.is_empty() or not jops.is_empty():
+            with self.batch_update():
+                self.main.query_one("#dep-table").apply(ops)
+                self.main.query_one("#job-table").apply(jops)
+
+    # -- permissions -----------------------------------------------------------------
+    def _check_new_namespaces(self, namespaces: set[str]) -> None:
+        todo = sorted({(ns, PERMISSIONS_KEY) for ns in namespaces
+                       for PERMISSIONS_KEY in PERMISSIONS} - self.permissions.keys())
+        if todo and self.backend is not None and not self.readonly:
+            for item in todo:  # mark as pending (allowed) so we ask once
+                self.permissions[item] = (True, "")
+            self.check_permissions(todo)
+
+    @work(thread=True, exit_on_error=False, group="rbac")
+    def check_permissions(self, todo: list[tuple[str, str]]) -> None:
+        answers: dict[tuple[str, str], tuple[bool, str]] = {}
+        asked: dict[tuple[str, tuple], tuple[bool, str]] = {}
+        for ns, action in todo:
+            spec = PERMISSIONS[action]
+            if (ns, spec) not in asked:
+                try:
+                    asked[(ns, spec)] = self.backend.can_i(action, ns)
+                except Exception as exc:  # noqa: BLE001 - unknown: leave enabled
+                    asked[(ns, spec)] = (True, f"access check failed: {error_text(exc)}")
+            answers[(ns, action)] = asked[(ns, spec)]
+        self.post_message(PermissionsChecked(answers))
+
+    def on_permissions_checked(self, message: PermissionsChecked) -> None:
+        self.permissions.update(message.answers)
+        self._perm_state = None
+        self.refresh_permissions_view()
+
+    def denied(self, action: str, targets: list[ModelDeployment] | None = None) -> str | None:
+        """Why `action` is disabled for the current targets, or None if it is allowed."""
+        if self.readonly:
+            return "read-only mode (--readonly)"
+        perm = PERM_OF.get(action)
+        if perm is None:
+            return None
+        if action == "undo_wave":
+            namespaces = {k[0] for k in self.deployments.records}
+        else:
+            namespaces = {d.namespace for d in (targets if targets is not None else
+                                                self.target_records())}
+        for ns in sorted(namespaces):
+            ok, reason = self.permissions.get((ns, perm), (True, ""))
+            if not ok:
+                verb, resource, sub = PERMISSIONS[perm]
+                what = f"{resource}/{sub}" if sub else resource
+                return reason or f"RBAC: cannot {verb} {what} in namespace {ns}"
+        return None
+
+    def refresh_permissions_view(self) -> None:
+        """Update the footer and the reason line when the answer for the cursor row changes."""
+        targets = self.target_records()
+        reasons = {}
+        for action in ("rollback", "scale", "restart", "pause_resume", "rollout"):
+            why = self.denied(action, targets) if targets else None
+            if why:
+                reasons.setdefault(why, []).append(action.replace("_", "/"))
+        if self.readonly:
+            line = "read-only mode (--readonly): rollback, scale, restart, pause/resume, " \
+                   "rollout and undo are disabled"
+        else:
+            line = "; ".join(f"{', '.join(acts)} disabled — {why}"
+                             for why, acts in reasons.items())
+        if line != self._perm_state:
+            self._perm_state = line
+            self.main.set_perm_line(line)
+            self.refresh_bindings()
+
+    # -- targets ---------------------------------------------------------------------
+    def target_keys(self) -> list[Key]:
+        screen = self.screen
+        key = getattr(screen, "deployment_key", None)
+        if key is not None:
+            return [key]
+        if screen is not self.main or self.main.view != "deployments":
+            return []
+        if self.deployments.marked:
+            return sorted(self.deployments.marked)
+        cur = self.main.query_one("#dep-table").cursor_key()
+        return [cur] if cur is not None else []
+
+    def target_records(self) -> list[ModelDeployment]:
+        recs = self.deployments.records
+        return [recs[k] for k in self.target_keys() if k in recs]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TARGET_ACTIONS:
+            targets = self.target_records()
+            if not targets:
+                return None if isinstance(self.screen, MainScreen) else False
+            if action in ("detail", "probes", "history") and len(targets) > 1:
+                return True  # opens the cursor row
+        if action in WRITE_ACTIONS and self.denied(action) is not None:
+            return None
+        return True
+
+    def _refuse(self, action: str) -> bool:
+        why = self.denied(action)
+        if why:
+            self.notify(why, title=f"{action} disabled", severity="warning")
+            return True
+        return False
+
+    # -- navigation ------------------------------------------------------------------
+    def _cursor_record(self) -> ModelDeployment | None:
+        key = getattr(self.screen, "deployment_key", None)
+        if key is None and self.screen is self.main:
+            key = self.main.query_one("#dep-table").cursor_key()
+        return self.deployments.records.get(key) if key else None
+
+    def open_detail(self, tab: str) -> None:
+        from tui.screens.detail import DeploymentScreen
+
+        if isinstance(self.screen, DeploymentScreen):
+            self.screen.show_tab(tab)
+            return
+        rec = self._cursor_record()
+        if rec is not None:
+            self.push_screen(DeploymentScreen(rec.key, tab))
+
+    def action_detail(self) -> None:
+        self.open_detail("revisions")
+
+    def action_probes(self) -> None:
+        self.open_detail("probes")
+
+    def action_history(self) -> None:
+        self.open_detail("revisions")
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_namespace(self) -> None:
+        self.load_namespaces()
+
+    @work(thread=True, exit_on_error=False, group="pick")
+    def load_namespaces(self) -> None:
+        try:
+            names = self.backend.list_namespaces()
+        except Exception:  # noqa: BLE001 - fall back to the namespaces we have seen
+            names = sorted({k[0] for k in self.deployments.records})
+        self.call_later_safe(self._pick_namespace, names)
+
+    def call_later_safe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` on the UI thread from a worker (via the message queue)."""
+        self.call_from_thread(fn, *args)
+
+    def _pick_namespace(self, names: list[str]) -> None:
+        opts = [("*", "all namespaces"), *[(n, n) for n in names]]
+        current = self.namespaces[0] if self.namespaces else "*"
+        self.push_screen(PickerScreen("Switch namespace", opts, current), self._switch_namespace)
+
+    def _switch_namespace(self, choice: str | None) -> None:
+        if choice is None:
+            return
+        self.switch_scope(self.context_name, None if choice == "*" else [choice])
+
+    def action_context(self) -> None:
+        from tui.kubecontexts import list_contexts
+
+        kubeconfig = getattr(self.backend, "kubeconfig", None)
+        names = list_contexts(kubeconfig)
+        current = getattr(self.backend, "context", None)
+        self.push_screen(PickerScreen("Switch context", [(n, n) for n in names], current),
+                         lambda c: c and self.switch_scope(c, self.namespaces))
+
+    def switch_scope(self, context: str | None, namespaces: list[str] | None) -> None:
+        """Drop the current backend and rows, then watch the new scope."""
+        old = self.backend
+        self.backend = None
+        if old is not None:
+            self.stop_backend(old)
+        self.context_name = context
+        self.namespaces = namespaces
+        self.buffer.drain()
+        self.permissions.clear()
+        with self.batch_update():
+            for model, table in ((self.deployments, "#dep-table"), (self.jobs, "#job-table")):
+                model.apply([], list(model.records))
+                model.marked.clear()
+                self.main.query_one(table).apply(model.full())
+            self.main.update_titles()
+        self.main.query_one("#banner").show_state(ConnectionState.CONNECTING)
+        self._show_context()
+        self.connect()
+
+    @work(thread=True, exit_on_error=False, group="stop")
+    def stop_backend(self, backend: Any) -> None:
+        backend.stop()
+
+    # -- actions ---------------------------------------------------------------------
+    def action_rollback(self) -> None:
+        if self._refuse("rollback"):
+            return
+        targets = self.target_records()
+        if len(targets) == 1:
+            self.plan_rollback(targets[0], 0)
+        elif targets:
+            self.confirm(bulk_rollback_plan(targets))
+
+    @work(thread=True, exit_on_error=False, group="plan")
+    def plan_rollback(self, dep: ModelDeployment, to_revision: int) -> None:
+        from tui.revisions import load_revisions
+
+        try:
+            history = load_revisions(self.backend, dep.namespace, dep.name)
+            plan = rollback_plan(dep, history, to_revision)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(error_text(exc), title="cannot roll back", severity="error")
+            return
+        self.call_later_safe(self.confirm, plan)
+
+    def action_scale(self) -> None:
+        if self._refuse("scale"):
+            return
+        targets = self.target_records()
+        if not targets:
+            return
+        names = ", ".join(f"{d.namespace}/{d.name}" for d in targets[:3])
+        if len(targets) > 3:
+            names += f" and {len(targets) - 3} more"
+
+        def got(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            try:
+                replicas = int(values["replicas"])
+                if replicas < 0:
+                    raise ValueError
+            except ValueError:
+                self.notify("replicas must be a whole number ≥ 0", severity="error")
+                return
+            self.confirm(scale_plan(targets, replicas))
+
+        self.push_screen(PromptScreen(f"Scale {names}",
+                                      [("replicas", "replicas", str(targets[0].desired))]), got)
+
+    def action_restart(self) -> None:
+        if not self._refuse("restart") and (targets := self.target_records()):
+            self.confirm(restart_plan(targets))
+
+    def action_pause_resume(self) -> None:
+        if not self._refuse("pause_resume") and (targets := self.target_records()):
+            self.confirm(pause_plan(targets, pause=not all(d.paused for d in targets)))
+
+    def action_rollout(self) -> None:
+        if self._refuse("rollout"):
+            return
+        targets = self.target_records()
+        if len(targets) != 1:
+            if targets:
+                self.notify("roll out one deployment at a time", severity="warning")
+            return
+        dep = targets[0]
+
+        def got(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            try:
+                plan = rollout_plan(dep, values["model_uri"], values["image"], values["reason"])
+            except ValueError as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            self.confirm(plan)
+
+        fields = [("model_uri", "model URI (env MODEL_URI)", dep.model_uri),
+                  ("image", "container image", dep.image),
+                  ("reason", "change-cause", "")]
+        self.push_screen(PromptScreen(f"Roll out {dep.namespace}/{dep.name}", fields), got)
+
+    def action_undo_wave(self) -> None:
+        if self._refuse("undo_wave"):
+            return
+        self.push_screen(PickerScreen("Undo rollouts started within…", UNDO_WINDOWS, "15m"),
+                         lambda w: w and self.plan_undo(w))
+
+    @work(thread=True, exit_on_error=False, group="plan")
+    def plan_undo(self, window: str) -> None:
+        try:
+            candidates = self.backend.undo_candidates(_duration(window))
+        except Exception as exc:  # noqa: BLE001
+            self.notify(error_text(exc), title="cannot list recent rollouts", severity="error")
+            return
+        plan = undo_plan(candidates, window)
+        plan.params["candidates"] = candidates
+        self.call_later_safe(self.confirm, plan)
+
+    def confirm(self, plan: Plan) -> None:
+        if not plan.targets:
+            self.push_screen(ConfirmScreen(plan.title, plan.lines, "OK", danger=False))
+            return
+        self.push_screen(ConfirmScreen(plan.title, plan.lines),
+                         lambda ok: ok and self.execute(plan))
+
+    @work(thread=True, exit_on_error=False, group="action")
+    def execute(self, plan: Plan) -> None:
+        from tui.execute import run_plan
+
+        results = run_plan(self.backend, plan)
+        self.post_message(ActionFinished(plan.title, results, plan.targets))
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        ok = [r.line for r in message.results if r.ok]
+        failed = [r.line for r in message.results if not r.ok]
+        self.main.query_one("#progress").watch_keys(
+            [r.key for r in message.results if r.ok], self.deployments.records)
+        if len(message.results) == 1 and not failed:
+            self.notify(ok[0], title="done")
+        else:
+            self.push_screen(ResultScreen(message.title, ok, failed))
+        self.main.action_clear_marks() if self.deployments.marked else None
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.notify(error_text(event.worker.error), title="error", severity="error")
+
+    # -- palette ---------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Any:
+        yield from super().get_system_commands(screen)
+        from tui.keys import palette_entries
+
+        for title, help_text, action in palette_entries(self):
+            yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
+
+    def on_unmount(self) -> None:
+        if self.backend is not None:
+            with contextlib.suppress(Exception):  # best effort on exit
+                self.backend.stop()

@@ -1,0 +1,172 @@
+"""The TUI's only door to the cluster: a thin adapter over `fleet.kube`, `fleet.cache`, `fleet.ops`.
+
+Every method may block, so the app calls them from thread workers only. Fleet modules
+are imported lazily so that Textual paints its first frame before they load. Tests
+pass a fake with the same methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fleet.events import FleetChange
+
+# app action -> (verb, resource, subresource) checked with SelfSubjectAccessReview
+PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
+    "rollback": ("patch", "deployments", None),
+    "rollout": ("patch", "deployments", None),
+    "restart": ("patch", "deployments", None),
+    "pause": ("patch", "deployments", None),
+    "scale": ("patch", "deployments", "scale"),
+}
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    namespace: str
+    name: str
+    replicas: int
+    current: int | None = None
+
+
+class KubeBackend:
+    """Real cluster access for one kubeconfig context and namespace scope."""
+
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        namespaces: list[str] | None = None,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.context_name = context
+        self.namespaces = namespaces or None
+        self.client: Any = None
+        self.cache: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def connect(self) -> None:
+        """Build the client and start the watch cache (does not wait for sync)."""
+        from fleet.cache import FleetCache
+        from fleet.kube import KubeClient
+
+        self.client = KubeClient.from_kubeconfig(self.kubeconfig, self.context_name)
+        self.context_name = self.context_name or getattr(self.client, "context", None)
+        self.cache = FleetCache(self.client, namespaces=self.namespaces)
+
+    def start(self, on_change: Callable[[FleetChange], None]) -> None:
+        self._unsubscribe = self.cache.subscribe(on_change)
+        self.cache.start()
+
+    def snapshot(self) -> FleetChange:
+        return FleetChange(
+            deployments_upserted=list(self.cache.deployments()),
+            jobs_upserted=list(self.cache.jobs()),
+            connection=self.cache.connection,
+        )
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.cache is not None:
+            self.cache.stop()
+
+    @property
+    def context(self) -> str:
+        return self.context_name or "-"
+
+    def contexts(self) -> list[str]:
+        from tui.kubecontexts import list_contexts
+
+        return list_contexts(self.kubeconfig)
+
+    def list_namespaces(self) -> list[str]:
+        doc = self.client.get("/api/v1/namespaces")
+        return sorted(item["metadata"]["name"] for item in doc.get("items", []))
+
+    # -- permissions -----------------------------------------------------------------
+    def can_i(self, action: str, namespace: str) -> tuple[bool, str]:
+        from fleet.ops import access
+
+        verb, resource, sub = PERMISSIONS[action]
+        return access.can_i(self.client, verb, resource, namespace, subresource=sub)
+
+    # -- detail ----------------------------------------------------------------------
+    def history(self, namespace: str, name: str) -> list[Any]:
+        from fleet.ops import history
+
+        return history.history(self.client, namespace, name)
+
+    def replicasets(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """Raw ReplicaSets owned by the deployment (their pod templates feed the diff view)."""
+        from fleet import deployutil
+        from fleet.kube import collection_path, deployment_path
+
+        dep = self.client.get(deployment_path(namespace, name))
+        query = {"labelSelector": deployutil.selector_to_query(dep["spec"].get("selector"))}
+        rsl = self.client.get(collection_path("apps/v1", "replicasets", namespace), query)
+        return deployutil.owned_replicasets(dep, rsl.get("items", []))
+
+    def pods(self, namespace: str, name: str) -> list[Any]:
+        return list(self.cache.pods_for(namespace, name))
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        return list(self.cache.events_for(namespace, name))
+
+    def probes(self, namespace: str, name: str) -> Any:
+        from fleet.ops import probes
+
+        return probes.inspect(self.client, namespace, name)
+
+    # -- actions ---------------------------------------------------------------------
+    def rollback(self, ns: str, name: str, to_revision: int = 0, rv: str | None = None) -> Any:
+        from fleet.ops import rollback
+
+        return rollback.rollback(
+            self.client, ns, name, to_revision, expected_resource_version=rv
+        )
+
+    def rollout(self, ns: str, name: str, model_uri: str | None, image: str | None,
+                reason: str | None, rv: str | None = None) -> Any:
+        from fleet.ops import rollout
+
+        return rollout.rollout(self.client, ns, name, model_uri=model_uri, image=image,
+                               reason=reason, expected_resource_version=rv)
+
+    def scale(self, ns: str, name: str, replicas: int, current: int | None = None) -> Any:
+        from fleet.ops import scale
+
+        return scale.scale(self.client, ns, name, replicas, current_replicas=current)
+
+    def restart(self, ns: str, name: str) -> Any:
+        from fleet.ops import restart
+
+        return restart.restart(self.client, ns, name)
+
+    def pause(self, ns: str, name: str) -> Any:
+        from fleet.ops import pause
+
+        return pause.pause(self.client, ns, name)
+
+    def resume(self, ns: str, name: str) -> Any:
+        from fleet.ops import pause
+
+        return pause.resume(self.client, ns, name)
+
+    def run_bulk(self, operation: Callable[..., Any], targets: list[Any]) -> Any:
+        from fleet.ops import bulk
+
+        return bulk.run_bulk(operation, targets, max_workers=16)
+
+    def undo_candidates(self, within: timedelta) -> list[Any]:
+        from fleet.ops import bulk
+
+        since = datetime.now().astimezone() - within
+        return list(bulk.undo_wave_candidates(self.client, since, namespaces=self.namespaces))

@@ -1,0 +1,43 @@
+"""`fleet tui`: argument parsing only; Textual is imported when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("tui", help="open the on-call terminal UI (the default command)")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--context", help="kubeconfig context (default: current-context)")
+    p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
+    p.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NS",
+                   help="watch only this namespace (repeatable)")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="watch every namespace (the default)")
+    p.add_argument("--readonly", action="store_true",
+                   help="disable every write action (rollback, scale, restart, …)")
+    p.add_argument("--jobs", action="store_true", help="open on the training jobs view")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui._start_time import mark_start
+
+    mark_start(time.perf_counter())
+    from tui.app import FleetApp
+    from tui.backend import KubeBackend
+
+    kubeconfig = args.kubeconfig
+    namespaces = None if args.all_namespaces else args.namespaces
+
+    def factory(context: str | None, nss: list[str] | None) -> KubeBackend:
+        return KubeBackend(kubeconfig, context, nss)
+
+    app = FleetApp(factory, context=args.context, namespaces=namespaces,
+                   readonly=args.readonly, start_view="jobs" if args.jobs else "deployments")
+    app.run()
+    return 0

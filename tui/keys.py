@@ -1,0 +1,52 @@
+"""Every key and action in one table: the help screen and the command palette both read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (area, key, action as run by App.run_action, description)
+KEYMAP: list[tuple[str, str, str, str]] = [
+    ("Navigate", "↑ ↓ PgUp PgDn Home End", "", "move the cursor"),
+    ("Navigate", "Enter / d", "app.detail", "open the deployment: revisions, pods, probes, events"),
+    ("Navigate", "p", "app.probes", "probe inspection of the deployment"),
+    ("Navigate", "h", "app.history", "revision history (Enter on a revision rolls back to it)"),
+    ("Navigate", "J", "screen.toggle_view", "switch between deployments and training jobs"),
+    ("Navigate", "N", "app.namespace", "switch namespace"),
+    ("Navigate", "C", "app.context", "switch kubeconfig context"),
+    ("Navigate", "Esc", "screen.clear", "clear the filter / marks; back from a screen"),
+    ("Find", "/", "screen.filter", "fuzzy filter; `-l team=nlp,tier!=canary` label selector"),
+    ("Find", "!", "screen.problems", "problems only: stalled rollouts, unready pods, crash loops"),
+    ("Find", "n", "screen.next_problem", "jump to the next problem row"),
+    ("Find", "S", "screen.sort_picker", "sort by a column (again to reverse); click a header"),
+    ("Find", "[ ]", "screen.sort_next", "sort by the previous / next column"),
+    ("Act", "u", "app.rollback", "roll back to the previous revision (works on stuck rollouts)"),
+    ("Act", "s", "app.scale", "scale (all marked deployments if any are marked)"),
+    ("Act", "r", "app.restart", "restart (rolling, like kubectl rollout restart)"),
+    ("Act", "z", "app.pause_resume", "pause / resume the rollout"),
+    ("Act", "o", "app.rollout", "roll out a new model URI or image"),
+    ("Act", "W", "app.undo_wave", "incident: undo every rollout started within a time window"),
+    ("Select", "Space", "screen.mark", "mark / unmark the row for bulk actions"),
+    ("Select", "A", "screen.mark_all", "mark every row in view"),
+    ("Select", "c", "screen.clear_marks", "clear the marks"),
+    ("Detail", "1 2 3 4", "", "revisions, pods, probes, events tabs"),
+    ("Detail", "b", "", "set the diff base revision (diff: base → highlighted)"),
+    ("App", "Ctrl+P", "app.command_palette", "command palette (every action)"),
+    ("App", "?", "app.help", "this help"),
+    ("App", "q", "app.quit", "quit"),
+]
+
+
+def palette_entries(app: Any) -> list[tuple[str, str, str]]:
+    """(title, help, action) for the command palette; disabled ones say why."""
+    out = []
+    for area, key, action, desc in KEYMAP:
+        if not action or action == "app.command_palette":
+            continue
+        name = action.split(".", 1)[1]
+        title = f"{area}: {desc.split(';')[0].split(' (')[0]} [{key}]"
+        why = app.denied(name) if hasattr(app, "denied") and name in _WRITES else None
+        out.append((title if not why else f"{title} — disabled: {why}", desc, action))
+    return out
+
+
+_WRITES = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave"}

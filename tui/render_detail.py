@@ -1,0 +1,117 @@
+"""Pure renderers for the detail screen: pods, events, probe report, summary (no Textual)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from fleet.model import EventRecord, ModelDeployment, PodSummary, ProbeReport
+from tui.columns import human_age, utcnow
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[int], top: int | None = None) -> str:
+    """Unicode sparkline of ready replicas over time (scaled to `top`, e.g. desired)."""
+    if not values:
+        return ""
+    hi = max(top or 0, max(values), 1)
+    return "".join(SPARK[min(len(SPARK) - 1, round(v * (len(SPARK) - 1) / hi))] for v in values)
+
+
+def age(ts: datetime | None, now: datetime | None = None) -> str:
+    return human_age(ts, now or utcnow()) if ts else "-"
+
+
+def pod_status(p: PodSummary) -> str:
+    if p.deleting:
+        return "Terminating"
+    for c in p.containers:
+        if c.state == "waiting" and c.state_reason:
+            return c.state_reason
+    if p.phase == "Running" and not p.ready:
+        return "Running (not ready)"
+    return p.phase
+
+
+def pod_rows(pods: Iterable[PodSummary], now: datetime | None = None) -> list[tuple[str, ...]]:
+    out = []
+    for p in pods:
+        ready = sum(1 for c in p.containers if c.ready)
+        out.append((p.name, f"{ready}/{len(p.containers) or 1}", pod_status(p),
+                    str(p.restarts), p.node or "-", age(p.created, now)))
+    return out
+
+
+def event_rows(events: Iterable[EventRecord], now: datetime | None = None,
+               ) -> list[tuple[str, ...]]:
+    return [(age(e.last_seen, now), e.type, e.reason, f"{e.involved_kind}/{e.involved_name}",
+             str(e.count), e.message.replace("\n", " ")) for e in events]
+
+
+def summary(d: ModelDeployment, ready_history: Sequence[int]) -> Text:
+    text = Text.assemble(
+        (f"{d.namespace}/{d.name}", "bold"),
+        f"   model {d.model} {d.version}   revision {d.revision}   ",
+        f"ready {d.ready}/{d.desired}  up-to-date {d.updated}  available {d.available}   ",
+        ("rollout ", "dim"), (str(d.rollout_state), "bold"),
+        ("   probes ", "dim"), (str(d.probe_health), "bold"),
+    )
+    if d.paused:
+        text.append("   PAUSED", style="bold magenta")
+    text.append("\n")
+    text.append(f"image {d.image}   MODEL_URI {d.model_uri or '-'}", style="dim")
+    if ready_history:
+        text.append("\nready replicas: ")
+        text.append(sparkline(ready_history, d.desired), style="green")
+        text.append(f"  (last {len(ready_history)} changes)", style="dim")
+    return text
+
+
+def probe_report(report: ProbeReport, now: datetime | None = None) -> RenderableType:
+    """Probe specs, pod conditions and restarts, last terminations, recent Unhealthy events."""
+    now = now or utcnow()
+    parts: list[RenderableType] = []
+    specs = Table(title="probes", title_justify="left", expand=True)
+    for col in ("container", "kind", "handler", "target", "delay", "timeout", "period",
+                "success", "failure"):
+        specs.add_column(col)
+    for s in report.probes:
+        specs.add_row(s.container, s.kind, s.handler, s.target, f"{s.initial_delay}s",
+                      f"{s.timeout}s", f"{s.period}s", str(s.success_threshold),
+                      str(s.failure_threshold))
+    if not report.probes:
+        parts.append(Text("no probes configured: the pods count as ready as soon as they run",
+                          style="yellow"))
+    else:
+        parts.append(specs)
+    pods = Table(title="pods", title_justify="left", expand=True)
+    for col in ("pod", "ready", "status", "restarts", "conditions", "last termination"):
+        pods.add_column(col)
+    for p in report.pods:
+        conds = " ".join(f"{c.type}={c.status}" for c in p.conditions
+                         if c.type in ("Ready", "ContainersReady"))
+        terms = []
+        for c in p.containers:
+            t = c.last_termination
+            if t is not None:
+                terms.append(f"{c.name}: {t.reason or 'terminated'} exit {t.exit_code}"
+                             f" {age(t.finished_at, now)} ago")
+        pods.add_row(p.name, "yes" if p.ready else Text("no", style="red"), pod_status(p),
+                     str(p.restarts), conds, "; ".join(terms) or "-")
+    parts.append(pods)
+    ev = Table(title="recent probe events", title_justify="left", expand=True)
+    for col in ("last seen", "reason", "count", "object", "message"):
+        ev.add_column(col)
+    for e in report.events[:10]:
+        ev.add_row(age(e.last_seen, now), Text(e.reason, style="yellow"), str(e.count),
+                   e.involved_name, e.message)
+    if not report.events:
+        parts.append(Text("no Unhealthy/BackOff events", style="dim"))
+    else:
+        parts.append(ev)
+    return Group(Text(f"probe health: {report.health}", style="bold"), *parts)

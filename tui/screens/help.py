@@ -1,0 +1,37 @@
+"""Help: every key, grouped, with disabled actions and their reasons."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tui.keys import _WRITES, KEYMAP
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen VerticalScroll { width: 100; max-width: 95%; height: 90%;
+                                border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="modelfleet keys", expand=True, show_lines=False)
+        table.add_column("area", style="dim")
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action")
+        denied = getattr(self.app, "denied", None)
+        for area, key, action, desc in KEYMAP:
+            name = action.split(".", 1)[1] if action else ""
+            why = denied(name) if denied and name in _WRITES else None
+            table.add_row(area, key, desc + (f"  [red](disabled: {why})[/]" if why else ""))
+        with VerticalScroll():
+            yield Static(table)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

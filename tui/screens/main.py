@@ -1,0 +1,239 @@
+"""The main screen: deployments and jobs tables, filter bar, marks, sorting, problem jumps."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
+
+from tui.filtering import RowFilter, SelectorError, is_problem
+from tui.screens.picker import PickerScreen
+from tui.view import TableModel
+from tui.widgets.banner import ConnectionBanner
+from tui.widgets.fleet_table import FleetTable
+from tui.widgets.progress import RolloutProgress
+
+if TYPE_CHECKING:
+    from tui.app import FleetApp
+
+
+class MainScreen(Screen):
+    """Bindings here only act on the tables; write actions live on the app."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="main.filter"),
+        Binding("escape", "clear", "Clear", show=False, id="main.clear"),
+        Binding("exclamation_mark", "problems", "Problems", id="main.problems"),
+        Binding("n", "next_problem", "Next problem", id="main.next_problem"),
+        Binding("space", "mark", "Mark", id="main.mark"),
+        Binding("A", "mark_all", "Mark all", show=False, id="main.mark_all"),
+        Binding("c", "clear_marks", "Clear marks", show=False, id="main.clear_marks"),
+        Binding("S", "sort_picker", "Sort", id="main.sort"),
+        Binding("right_square_bracket", "sort_next", "Sort next col", show=False,
+                id="main.sort_next"),
+        Binding("left_square_bracket", "sort_prev", "Sort prev col", show=False,
+                id="main.sort_prev"),
+        Binding("J", "toggle_view", "Jobs/Deploys", id="main.toggle_view"),
+    ]
+
+    def __init__(self, deployments: TableModel, jobs: TableModel) -> None:
+        super().__init__()
+        self.deployments = deployments
+        self.jobs = jobs
+        self.view = "deployments"
+
+    @property
+    def fleet(self) -> FleetApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield ConnectionBanner(id="banner")
+        yield Static(id="context-bar")
+        with ContentSwitcher(initial="deployments-pane", id="switcher"):
+            with Vertical(id="deployments-pane", classes="pane"):
+                yield FleetTable(self.deployments, id="dep-table")
+            with Vertical(id="jobs-pane", classes="pane"):
+                yield FleetTable(self.jobs, id="job-table")
+        yield Static(id="perm-line")
+        yield Input(id="filter", placeholder="fuzzy filter; -l key=value for labels; Esc clears")
+        yield RolloutProgress(id="progress")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.update_titles()
+        self.query_one("#dep-table").focus()
+        self.fleet.main_ready()
+
+    # -- helpers -------------------------------------------------------------------
+    @property
+    def table(self) -> FleetTable:
+        return self.query_one("#dep-table" if self.view == "deployments" else "#job-table",
+                              FleetTable)
+
+    @property
+    def model(self) -> TableModel:
+        return self.deployments if self.view == "deployments" else self.jobs
+
+    def scope_label(self) -> str:
+        return self.fleet.scope_label()
+
+    def update_titles(self) -> None:
+        for model, pane, kind in ((self.deployments, "#deployments-pane", "deployments"),
+                                  (self.jobs, "#jobs-pane", "jobs")):
+            title = f"{kind}({self.scope_label()})[{len(model.shown)}]"
+            if model.filter.text:
+                title += f" </{model.filter.text}>"
+            if model.filter.problems_only:
+                title += " <problems>"
+            if kind == "deployments" and model.marked:
+                title += f" marked:{len(model.marked)}"
+            self.query_one(pane).border_title = title
+
+    def set_context_bar(self, text: Text | str) -> None:
+        self.query_one("#context-bar", Static).update(text)
+
+    def set_perm_line(self, text: str) -> None:
+        line = self.query_one("#perm-line", Static)
+        line.update(Text(text, style="yellow") if text else "")
+        line.display = bool(text)
+
+    # -- filter ----------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.model.filter.text
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.apply_filter(event.value)
+        event.input.display = False
+        self.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if event.input.has_focus:
+            self.apply_filter(event.value, quiet=True)
+
+    def apply_filter(self, text: str, quiet: bool = False) -> None:
+        try:
+            flt = RowFilter.parse(text, problems_only=self.model.filter.problems_only)
+        except SelectorError as exc:
+            if not quiet:
+                self.notify(str(exc), severity="error")
+            return
+        if flt == self.model.filter:
+            return
+        with self.app.batch_update():
+            self.table.apply(self.model.set_filter(flt))
+            self.update_titles()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.display = False
+            self.table.focus()
+        if self.model.filter.active:
+            with self.app.batch_update():
+                self.table.apply(self.model.set_filter(RowFilter()))
+                self.update_titles()
+        elif self.deployments.marked:
+            self.action_clear_marks()
+
+    def action_problems(self) -> None:
+        if self.view != "deployments":
+            return
+        cur = self.deployments.filter
+        flt = RowFilter.parse(cur.text, problems_only=not cur.problems_only)
+        with self.app.batch_update():
+            self.table.apply(self.deployments.set_filter(flt))
+            self.update_titles()
+
+    def action_next_problem(self) -> None:
+        if self.view != "deployments":
+            return
+        order = self.deployments.ordered()
+        if not order:
+            return
+        cur = self.table.cursor_key()
+        start = order.index(cur) + 1 if cur in order else 0
+        for key in order[start:] + order[:start]:
+            if is_problem(self.deployments.records[key]):
+                self.table.move_to(key)
+                return
+        self.notify("no stalled rollouts, unready pods or crash loops in view")
+
+    # -- marks -----------------------------------------------------------------------
+    def action_mark(self) -> None:
+        key = self.table.cursor_key()
+        if key is None or self.view != "deployments":
+            return
+        self.table.apply(self.deployments.toggle_marks([key]))
+        self.update_titles()
+        self.table.action_cursor_down()
+
+    def action_mark_all(self) -> None:
+        if self.view == "deployments":
+            self.table.apply(self.deployments.toggle_marks(list(self.deployments.shown), on=True))
+            self.update_titles()
+
+    def action_clear_marks(self) -> None:
+        self.table.apply(self.deployments.toggle_marks(list(self.deployments.marked), on=False))
+        self.update_titles()
+
+    # -- sorting ---------------------------------------------------------------------
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        self.model.set_sort(column, reverse)
+        table = self.table
+        for col in self.model.columns:
+            table.columns[col.key].label = Text(table.header_label(col))  # type: ignore[index]
+        table.resort()
+        table.refresh()
+
+    def action_sort_picker(self) -> None:
+        opts = [(c.key, c.label) for c in self.model.columns]
+        self.app.push_screen(PickerScreen("Sort by column (again to reverse)", opts,
+                                          self.model.sort_column),
+                             lambda col: col and self.sort_by(col))
+
+    def _sort_step(self, step: int) -> None:
+        keys = [c.key for c in self.model.columns]
+        i = (keys.index(self.model.sort_column) + step) % len(keys)
+        self.sort_by(keys[i], reverse=False)
+
+    def action_sort_next(self) -> None:
+        self._sort_step(1)
+
+    def action_sort_prev(self) -> None:
+        self._sort_step(-1)
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))
+
+    # -- views -----------------------------------------------------------------------
+    def action_toggle_view(self) -> None:
+        self.view = "jobs" if self.view == "deployments" else "deployments"
+        self.query_one("#switcher", ContentSwitcher).current = f"{self.view}-pane"
+        self.table.focus()
+        self.fleet.refresh_permissions_view()
+
+    @on(DataTable.RowSelected, "#dep-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.fleet.action_detail()
+
+    @on(DataTable.RowHighlighted, "#dep-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.fleet.refresh_permissions_view()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("problems", "next_problem", "mark", "mark_all", "clear_marks"):
+            return self.view == "deployments"
+        return True
