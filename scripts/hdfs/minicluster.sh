@@ -2,10 +2,10 @@
 # A single-process HDFS (NameNode + DataNode, WebHDFS on) for tests, bound to 127.0.0.1 only.
 #
 #   minicluster.sh fetch
-#       Resolve the Hadoop minicluster jars (scripts/hdfs/pom.xml) with Maven and copy them into
-#       the cache; print the lib directory. The first run downloads about 100 MB; later runs
-#       only check a stamp. Cache: $MODELFLEET_HDFS_CACHE, default
-#       ${XDG_CACHE_HOME:-~/.cache}/modelfleet/hdfs. Maven's own repository stays ~/.m2.
+#       Resolve the Hadoop minicluster jars (scripts/hdfs/pom.xml) with Maven into a Maven
+#       repository inside the cache and print the path of the classpath file. The first run
+#       downloads about 100 MB; later runs only check that the jars are still there.
+#       Cache: $MODELFLEET_HDFS_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/modelfleet/hdfs.
 #
 #   minicluster.sh run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE]
 #       fetch, then start the cluster in the foreground. Free ports are picked when not given.
@@ -41,41 +41,50 @@ need_mvn() {
         die 4 "mvn not found: install Maven 3.8+ (Debian/Ubuntu: apt-get install maven) to fetch the Hadoop minicluster jars"
 }
 
-# The lib dir is keyed on the pom's content, so editing the pom re-resolves.
-lib_dir() {
+# The classpath file is keyed on the pom's content, so editing the pom re-resolves.
+classpath_file() {
     local key
     key="$(sha256sum "$POM" | cut -c1-12)"
-    printf '%s/lib-%s' "$CACHE" "$key"
+    printf '%s/classpath-%s.txt' "$CACHE" "$key"
+}
+
+# True when the classpath file exists and every jar it names is still there.
+classpath_ok() {
+    local cp="$1" jar
+    [[ -s "$cp" ]] || return 1
+    while IFS= read -r -d ':' jar; do
+        [[ -f "$jar" ]] || return 1
+    done < <(printf '%s:' "$(cat "$cp")")
 }
 
 fetch() {
-    local lib tmp log
-    lib="$(lib_dir)"
-    if [[ -f "$lib/.complete" ]]; then
-        printf '%s\n' "$lib"
+    local cp tmp log
+    cp="$(classpath_file)"
+    if classpath_ok "$cp"; then
+        printf '%s\n' "$cp"
         return 0
     fi
     need_mvn
     mkdir -p "$CACHE"
-    tmp="$(mktemp -d "$CACHE/.fetch.XXXXXX")"
+    tmp="$(mktemp "$CACHE/.classpath.XXXXXX")"
     log="$CACHE/fetch.log"
-    say "fetching the Hadoop minicluster jars with Maven (first run: about 100 MB) into $lib"
-    local -a args=(-B -f "$POM" "$DEP_PLUGIN:copy-dependencies" -DoutputDirectory="$tmp"
-                   -DincludeScope=runtime)
+    say "fetching the Hadoop minicluster jars with Maven (first run: about 100 MB) into $CACHE/m2"
+    local -a args=(-B -f "$POM" "$DEP_PLUGIN:build-classpath" -Dmdep.outputFile="$tmp"
+                   -Dmdep.includeScope=runtime -Dmaven.repo.local="$CACHE/m2")
     [[ -n "${HADOOP_VERSION:-}" ]] && args+=(-Dhadoop.version="$HADOOP_VERSION")
-    # One progress line per 25 downloaded files; the full output goes to the log.
-    if ! mvn "${args[@]}" 2>&1 | tee "$log" |
-        awk '/^Downloaded from/ { n++; if (n % 25 == 0) { printf "[hdfs]   %d files downloaded\n", n; fflush() } }' >&2 ||
-        ! grep -q 'BUILD SUCCESS' "$log"; then
-        rm -rf "$tmp"
+    # One progress line per downloaded jar of 1 MB or more; the full output goes to the log.
+    if ! mvn "${args[@]}" 2>&1 | tee "$log" | awk '
+        /Downloaded from .*\.jar / {
+            n = split($5, parts, "/"); size = $0; sub(/.*\(/, "", size); sub(/ at .*/, "", size)
+            if (size ~ /MB$/) { printf "[hdfs]   %s (%s)\n", parts[n], size; fflush() } }' >&2 ||
+        ! grep -q 'BUILD SUCCESS' "$log" || ! classpath_ok "$tmp"; then
+        rm -f "$tmp"
         tail -n 30 "$log" >&2 || true
         die 5 "Maven could not resolve the minicluster jars (full log: $log)"
     fi
-    touch "$tmp/.complete"
-    # Another run may have finished first; either copy is complete.
-    if ! mv -T "$tmp" "$lib" 2>/dev/null; then rm -rf "$tmp"; fi
-    say "jars cached in $lib ($(du -sh "$lib" | cut -f1))"
-    printf '%s\n' "$lib"
+    mv -f "$tmp" "$cp"
+    say "jars cached under $CACHE/m2 ($(du -sh "$CACHE/m2" | cut -f1))"
+    printf '%s\n' "$cp"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -114,8 +123,8 @@ run() {
     for p in "$nnport" "$httpport"; do
         port_in_use "$p" && die 3 "port 127.0.0.1:$p is already in use"
     done
-    local lib
-    lib="$(fetch)" || exit $?
+    local cp
+    cp="$(fetch)" || exit $?
     [[ -n "$base" ]] || base="$(mktemp -d "${TMPDIR:-/tmp}/modelfleet-hdfs.XXXXXX")"
     mkdir -p "$base"
     base="$(cd "$base" && pwd)"
@@ -136,7 +145,7 @@ EOF
     java "-Xmx$heap" -Djava.net.preferIPv4Stack=true "${opens[@]}" \
         -Dlog4j.configuration="file:$base/log4j.properties" \
         -Dmodelfleet.loglevel="${MODELFLEET_HDFS_LOGLEVEL:-WARN}" \
-        -cp "$lib/*" org.apache.hadoop.test.MiniDFSClusterManager \
+        -cp "$(cat "$cp")" org.apache.hadoop.test.MiniDFSClusterManager \
         -format -datanodes 1 -nnport "$nnport" -httpport "$httpport" \
         -writeConfig "$base/hdfs-site.xml" -writeDetails "$base/details.json" \
         -D "hdfs.minidfs.basedir=$base/dfs" \
