@@ -142,10 +142,11 @@ def create_app(cfg: ServingConfig) -> Sanic:
     async def server_meta(request: Request) -> HTTPResponse:
         return json_response({"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": []})
 
-    @app.get("/metrics")
-    @app.get("/monitoring/prometheus/metrics")
     async def prometheus(request: Request) -> HTTPResponse:
         return HTTPResponse(metrics.render(), content_type=metrics.content_type)
+
+    app.add_route(prometheus, "/metrics", name="metrics")
+    app.add_route(prometheus, "/monitoring/prometheus/metrics", name="tf_serving_metrics")
 
     # -- TF Serving v1 ----------------------------------------------------------
     @app.get("/v1/models")

@@ -17,7 +17,7 @@ import orjson
 
 from serving.runtime import Signature, TensorSpec
 
-OrjsonOpts = orjson.OPT_SERIALIZE_NUMPY
+OrjsonOpts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class ClientError(Exception):

@@ -7,6 +7,9 @@ from typing import Any
 from serving.protocols.common import ClientError, InferRequest, bad, dumps, parse_json, validate
 from serving.runtime import Signature
 
+TF_DTYPE_ENUM = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF",
+                 "bfloat16": "DT_BFLOAT16"}
+
 
 def decode_predict(body: bytes, signatures: dict[str, Signature], default: str, *,
                    max_batch: int, allow_nonfinite: bool) -> tuple[InferRequest, str]:
@@ -93,7 +96,8 @@ def status_body(name: str, version: int | None, state: str, error: str, ready: b
 
 def metadata_body(name: str, version: int, signatures: dict[str, Signature]) -> dict:
     def tensor(spec: Any) -> dict[str, Any]:
-        return {"dtype": "DT_" + spec.dtype.upper(), "name": spec.name,
+        return {"dtype": TF_DTYPE_ENUM.get(spec.dtype, "DT_" + spec.dtype.upper()),
+                "name": spec.name,
                 "tensor_shape": {"dim": [{"size": str(d)} for d in spec.shape],
                                  "unknown_rank": False}}
 
