@@ -407,8 +407,9 @@ class FleetApp(App):
         from tui.revisions import load_revisions
 
         try:
-            history = load_revisions(self.backend, dep.namespace, dep.name)
+            generation, history = load_revisions(self.backend, dep.namespace, dep.name)
             plan = rollback_plan(dep, history, to_revision)
+            plan.params["generation"] = generation
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot roll back", severity="error")
             return

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fleet.events import FleetChange
+
+Key = tuple[str, str]
 
 # app action -> (verb, resource, subresource) checked with SelfSubjectAccessReview
 PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
@@ -23,14 +24,6 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
     "pause": ("patch", "deployments", None),
     "scale": ("patch", "deployments", "scale"),
 }
-
-
-@dataclass(frozen=True)
-class ScaleTarget:
-    namespace: str
-    name: str
-    replicas: int
-    current: int | None = None
 
 
 class KubeBackend:
@@ -99,20 +92,13 @@ class KubeBackend:
         return access.can_i(self.client, verb, resource, namespace, subresource=sub)
 
     # -- detail ----------------------------------------------------------------------
-    def history(self, namespace: str, name: str) -> list[Any]:
-        from fleet.ops import history
+    def replicasets(self, namespace: str, name: str) -> tuple[int, list[dict[str, Any]]]:
+        """(deployment generation, owned ReplicaSets): their pod templates feed the diff view."""
+        from fleet.ops._common import get_deployment, list_owned_replicasets
 
-        return history.history(self.client, namespace, name)
-
-    def replicasets(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """Raw ReplicaSets owned by the deployment (their pod templates feed the diff view)."""
-        from fleet import deployutil
-        from fleet.kube import collection_path, deployment_path
-
-        dep = self.client.get(deployment_path(namespace, name))
-        query = {"labelSelector": deployutil.selector_to_query(dep["spec"].get("selector"))}
-        rsl = self.client.get(collection_path("apps/v1", "replicasets", namespace), query)
-        return deployutil.owned_replicasets(dep, rsl.get("items", []))
+        dep = get_deployment(self.client, namespace, name)
+        generation = int((dep.get("metadata") or {}).get("generation") or 0)
+        return generation, list_owned_replicasets(self.client, dep)
 
     def pods(self, namespace: str, name: str) -> list[Any]:
         return list(self.cache.pods_for(namespace, name))
@@ -126,19 +112,20 @@ class KubeBackend:
         return probes.inspect(self.client, namespace, name)
 
     # -- actions ---------------------------------------------------------------------
-    def rollback(self, ns: str, name: str, to_revision: int = 0, rv: str | None = None) -> Any:
+    def rollback(self, ns: str, name: str, to_revision: int = 0,
+                 generation: int | None = None) -> Any:
+        """Roll back; `generation` (from the plan) refuses if the spec changed since."""
         from fleet.ops import rollback
 
-        return rollback.rollback(
-            self.client, ns, name, to_revision, expected_resource_version=rv
-        )
+        return rollback.rollback(self.client, ns, name, to_revision,
+                                 expected_generation=generation or None)
 
     def rollout(self, ns: str, name: str, model_uri: str | None, image: str | None,
-                reason: str | None, rv: str | None = None) -> Any:
+                reason: str | None) -> Any:
         from fleet.ops import rollout
 
         return rollout.rollout(self.client, ns, name, model_uri=model_uri, image=image,
-                               reason=reason, expected_resource_version=rv)
+                               reason=reason)
 
     def scale(self, ns: str, name: str, replicas: int, current: int | None = None) -> Any:
         from fleet.ops import scale
@@ -151,16 +138,17 @@ class KubeBackend:
         return restart.restart(self.client, ns, name)
 
     def pause(self, ns: str, name: str) -> Any:
-        from fleet.ops import pause
+        from fleet.ops import restart
 
-        return pause.pause(self.client, ns, name)
+        return restart.pause(self.client, ns, name)
 
     def resume(self, ns: str, name: str) -> Any:
-        from fleet.ops import pause
+        from fleet.ops import restart
 
-        return pause.resume(self.client, ns, name)
+        return restart.resume(self.client, ns, name)
 
-    def run_bulk(self, operation: Callable[..., Any], targets: list[Any]) -> Any:
+    def run_bulk(self, operation: Callable[[str, str], Any], targets: list[Key]) -> Any:
+        """fleet.ops.bulk.run_bulk: concurrent, one result per target, order kept."""
         from fleet.ops import bulk
 
         return bulk.run_bulk(operation, targets, max_workers=16)
@@ -168,5 +156,10 @@ class KubeBackend:
     def undo_candidates(self, within: timedelta) -> list[Any]:
         from fleet.ops import bulk
 
-        since = datetime.now().astimezone() - within
-        return list(bulk.undo_wave_candidates(self.client, since, namespaces=self.namespaces))
+        return bulk.undo_wave_candidates(self.client, within, namespaces=self.namespaces)
+
+    def undo_wave(self, candidates: list[Any]) -> Any:
+        """Roll back every candidate with its generation as precondition (fleet core)."""
+        from fleet.ops import bulk
+
+        return bulk.undo_wave(self.client, candidates)

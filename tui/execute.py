@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,20 +17,12 @@ class TargetResult:
     line: str
 
 
-def _message(result: Any, key: Key, fallback: str) -> str:
-    msg = getattr(result, "message", None)
-    return msg or f"{key[0]}/{key[1]} {fallback}"
-
-
-def _one(backend: Any, plan: Plan, key: Key) -> Any:
-    ns, name = key
+def _one(backend: Any, plan: Plan, ns: str, name: str) -> Any:
     p = plan.params
     if plan.action == "rollback":
-        return backend.rollback(ns, name, p.get("to_revision", 0), p.get("rv"))
-    if plan.action == "undo":
-        return backend.rollback(ns, name, 0)
+        return backend.rollback(ns, name, p.get("to_revision", 0), p.get("generation"))
     if plan.action == "scale":
-        return backend.scale(ns, name, p["replicas"], p.get("current", {}).get(key))
+        return backend.scale(ns, name, p["replicas"], p.get("current", {}).get((ns, name)))
     if plan.action == "restart":
         return backend.restart(ns, name)
     if plan.action == "pause":
@@ -39,24 +30,24 @@ def _one(backend: Any, plan: Plan, key: Key) -> Any:
     if plan.action == "resume":
         return backend.resume(ns, name)
     if plan.action == "rollout":
-        return backend.rollout(ns, name, p.get("model_uri"), p.get("image"), p.get("reason"),
-                               p.get("rv"))
+        return backend.rollout(ns, name, p.get("model_uri"), p.get("image"), p.get("reason"))
     raise ValueError(f"unknown action {plan.action}")
 
 
-def _safe(backend: Any, plan: Plan, key: Key) -> TargetResult:
-    try:
-        result = _one(backend, plan, key)
-    except Exception as exc:  # noqa: BLE001 - every failure is reported per target
-        text = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        return TargetResult(key, False, f"{key[0]}/{key[1]}: {text}")
-    return TargetResult(key, True, _message(result, key, plan.action))
+def _line(r: Any) -> str:
+    """fleet.ops.bulk.TargetResult -> one report line (kubectl's message or the error)."""
+    msg = r.message or ("ok" if r.ok else "failed")
+    return msg if r.ok and r.name in msg else f"{r.namespace}/{r.name}: {msg}"
 
 
-def run_plan(backend: Any, plan: Plan, max_workers: int = 16) -> list[TargetResult]:
-    """Apply the plan to every target, concurrently but bounded; failures don't stop others."""
-    if len(plan.targets) == 1:
-        return [_safe(backend, plan, plan.targets[0])]
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.targets))) as pool:
-        results = list(pool.map(lambda k: _safe(backend, plan, k), plan.targets))
+def run_plan(backend: Any, plan: Plan) -> list[TargetResult]:
+    """Apply the plan to every target via fleet core's bulk runner; failures don't stop others.
+
+    The undo wave goes through `undo_wave`, which refuses a target whose spec changed after
+    it was listed."""
+    if plan.action == "undo":
+        bulk = backend.undo_wave(plan.params["candidates"])
+    else:
+        bulk = backend.run_bulk(lambda ns, name: _one(backend, plan, ns, name), plan.targets)
+    results = [TargetResult((r.namespace, r.name), r.ok, _line(r)) for r in bulk.results]
     return sorted(results, key=lambda r: (r.ok, r.key))

@@ -117,7 +117,7 @@ def rollback_plan(
     if d.paused:
         lines.insert(1, Text("  the deployment is paused: the rollback will be refused", "red"))
     return Plan("rollback", f"Roll back {_name(d)} to revision {target.revision}?", lines,
-                [d.key], {"to_revision": target.revision, "rv": d.resource_version})
+                [d.key], {"to_revision": target.revision})
 
 
 def bulk_rollback_plan(deps: Sequence[ModelDeployment]) -> Plan:
@@ -182,7 +182,7 @@ def rollout_plan(d: ModelDeployment, model_uri: str, image: str, reason: str) ->
     cause = reason or "fleet rollout"
     lines.append(Text(f"  change-cause   {cause!r}; creates revision {d.revision + 1}"))
     return Plan("rollout", f"Roll out a new version of {_name(d)}?", lines, [d.key],
-                {**changes, "reason": reason or None, "rv": d.resource_version})
+                {**changes, "reason": reason or None})
 
 
 def undo_plan(candidates: Sequence[Any], window: str) -> Plan:

@@ -44,16 +44,18 @@ def revision_from_replicaset(rs: dict[str, Any], current_revision: int | None) -
     )
 
 
-def load_revisions(backend: Any, namespace: str, name: str) -> list[RevisionView]:
-    """All revisions, oldest first; the current one is flagged."""
-    replicasets = backend.replicasets(namespace, name)
+def load_revisions(backend: Any, namespace: str, name: str) -> tuple[int, list[RevisionView]]:
+    """(deployment generation, all revisions oldest first, the current one flagged)."""
+    generation, replicasets = backend.replicasets(namespace, name)
     revs = [revision_from_replicaset(rs, None) for rs in replicasets]
     revs = [r for r in revs if r.revision > 0]
     if not revs:
-        return []
+        return generation, []
     newest = max(r.revision for r in revs)
-    return sorted((RevisionView(**{**_fields(r), "current": r.revision == newest}) for r in revs),
-                  key=lambda r: r.revision)
+    return generation, sorted(
+        (RevisionView(**{**_fields(r), "current": r.revision == newest}) for r in revs),
+        key=lambda r: r.revision,
+    )
 
 
 def _fields(r: RevisionView) -> dict[str, Any]:

@@ -93,7 +93,7 @@ class FakeBackend:
         why = self.denied.get((namespace, action))
         return (why is None, why or "")
 
-    def replicasets(self, ns: str, name: str) -> list[dict]:
+    def replicasets(self, ns: str, name: str) -> tuple[int, list[dict]]:
         d = self.records[(ns, name)]
         out = []
         for rev in range(1, d.revision + 1):
@@ -107,7 +107,7 @@ class FakeBackend:
                         {"name": "MODEL_URI", "value": f"hdfs://nn/models/{d.model}/v{rev}"}]}]},
                 }},
             })
-        return out
+        return d.revision, out
 
     def pods(self, ns: str, name: str) -> list:
         return []
@@ -126,10 +126,10 @@ class FakeBackend:
         self.calls.append((what, ns, name, kw))
         return OpResult(ns, name, f"deployment.apps/{name} {what}", True)
 
-    def rollback(self, ns, name, to_revision=0, rv=None):
+    def rollback(self, ns, name, to_revision=0, generation=None):
         return self._op("rolled back", ns, name, to_revision=to_revision)
 
-    def rollout(self, ns, name, model_uri, image, reason, rv=None):
+    def rollout(self, ns, name, model_uri, image, reason):
         return self._op("rolled out", ns, name, model_uri=model_uri, image=image)
 
     def scale(self, ns, name, replicas, current=None):
@@ -146,3 +146,8 @@ class FakeBackend:
 
     def undo_candidates(self, within):
         return []
+
+    def run_bulk(self, operation, targets):
+        from fleet.ops.bulk import run_bulk
+
+        return run_bulk(operation, targets)

@@ -89,7 +89,7 @@ class DeploymentScreen(Screen):
             if backend is None:
                 raise RuntimeError("not connected")
             if part == "history":
-                payload: Any = load_revisions(backend, ns, name)
+                payload: Any = load_revisions(backend, ns, name)[1]
             elif part == "pods":
                 payload = backend.pods(ns, name)
             elif part == "events":

@@ -1,0 +1,60 @@
+"""`fleet demo`: bring the local cluster up, seed a realistic fleet, open the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="local cluster + seeded model fleet + the TUI (make demo)")
+    p.add_argument("--state-dir", help="cluster state directory (default: the demo cluster)")
+    p.add_argument("--deployments", type=int, default=300, help="model deployments (default 300)")
+    p.add_argument("--no-jobs", action="store_true", help="skip the training jobs")
+    p.add_argument("--workers", type=int, default=12, help="concurrent API writers (default 12)")
+    p.add_argument("--no-tui", action="store_true", help="seed only (for scripts and CI)")
+    p.add_argument("--readonly", action="store_true", help="open the TUI read-only")
+    p.set_defaults(func=run)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fleet.demo.plan import demo_plan
+    from fleet.demo.seed import print_progress, seed_fleet
+    from fleet.errors import FleetError
+    from fleet.kube import KubeClient
+    from fleet.localcluster import ClusterError, LocalCluster, binaries
+
+    try:
+        binaries.build(progress=_say)
+        info = LocalCluster(args.state_dir).up(nodes=3, gpu_nodes=2, gpus_per_node=4,
+                                               progress=_say)
+    except ClusterError as exc:
+        _say(f"error: {exc}")
+        return 1
+    plan = demo_plan(args.deployments, jobs=not args.no_jobs)
+    client = KubeClient.from_kubeconfig(str(info.kubeconfig))
+    _say(f"seeding {len(plan.deployments)} deployments ({plan.revision_count} revisions) and "
+         f"{len(plan.jobs)} jobs in {', '.join(plan.namespaces)}")
+    try:
+        stats = seed_fleet(client, plan, workers=args.workers, progress=print_progress)
+    except FleetError as exc:
+        _say(f"\nerror: {exc.message}")
+        return 1
+    _say(f"\nseeded in {stats.elapsed:.1f}s ({stats.deployments_skipped} deployments were "
+         "already there)")
+    for line in stats.failures[:20]:
+        _say(f"  failed: {line}")
+    _say(f"export KUBECONFIG={info.kubeconfig}")
+    if args.no_tui:
+        return 1 if stats.failures else 0
+    # The TUI is a separate area; import it only now (fleet never imports tui at load time).
+    tui_commands = importlib.import_module("tui.commands")
+    tui_args = argparse.Namespace(kubeconfig=str(info.kubeconfig), context=None,
+                                  namespaces=None, all_namespaces=True,
+                                  readonly=args.readonly, jobs=False)
+    return tui_commands.run(tui_args)
