@@ -23,8 +23,9 @@ PAUSED_MESSAGE = (
 MAX_ATTEMPTS = 3  # status-only changes between read and write are retried, spec changes are not
 
 
-def _generation(obj: dict[str, Any]) -> int:
-    return int((obj.get("metadata") or {}).get("generation") or 0)
+def _generation(obj: dict[str, Any]) -> int | str:
+    gen = (obj.get("metadata") or {}).get("generation")
+    return gen if isinstance(gen, str) else int(gen or 0)
 
 
 def _rv(obj: dict[str, Any]) -> str:

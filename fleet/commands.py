@@ -1,0 +1,318 @@
+"""`fleet ls | rollout | rollback | history | status | scale | restart | pause | resume | probes |
+undo-wave`: parse, call fleet.ops / fleet.cache, print kubectl-style lines, tables or JSON.
+
+Imports of the client and ops happen inside the handlers so `fleet --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+OPS_COMMANDS = ("ls", "rollout", "rollback", "history", "status", "scale", "restart", "pause",
+                "resume", "probes", "undo-wave")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`15m`, `1h30m`, `45s` or plain seconds (`90`)."""
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    m = _DURATION.match(text.strip())
+    if not m or not any(m.groups()):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 15m, 1h, 30s)")
+    h, mi, s = (int(g or 0) for g in m.groups())
+    return timedelta(hours=h, minutes=mi, seconds=s)
+
+
+def _common(p: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
+    p.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
+    if all_namespaces:
+        p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces")
+    p.add_argument("--context", help="kubeconfig context to use")
+    p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str,
+            *, all_ns: bool = False) -> argparse.ArgumentParser:
+        p = subparsers.add_parser(name, help=help_, description=help_)
+        _common(p, all_namespaces=all_ns)
+        p.set_defaults(func=lambda args: _run(func, args))
+        return p
+
+    p = add("ls", cmd_ls, "list model deployments (and training jobs with --jobs)", all_ns=True)
+    p.add_argument("--jobs", action="store_true", help="list training jobs instead")
+
+    p = add("rollout", cmd_rollout, "roll out a new model URI or image (records change-cause)")
+    p.add_argument("name")
+    p.add_argument("--model-uri")
+    p.add_argument("--image")
+    p.add_argument("--model-version", dest="version", help="set app.kubernetes.io/version")
+    p.add_argument("--reason", help="kubernetes.io/change-cause text")
+
+    p = add("rollback", cmd_rollback, "roll back like `kubectl rollout undo`, with a precondition")
+    p.add_argument("name")
+    p.add_argument("--to-revision", type=int, default=0)
+    p.add_argument("--dry-run", action="store_true")
+
+    p = add("history", cmd_history, "rollout history (`kubectl rollout history`)")
+    p.add_argument("name")
+
+    p = add("status", cmd_status, "rollout status (`kubectl rollout status`)")
+    p.add_argument("name")
+    p.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--timeout", type=parse_duration, default=None)
+    p.add_argument("--revision", type=int, default=0)
+
+    p = add("scale", cmd_scale, "scale through the scale subresource (`kubectl scale`)")
+    p.add_argument("name")
+    p.add_argument("--replicas", type=int, required=True)
+    p.add_argument("--current-replicas", type=int, default=None)
+
+    for verb in ("restart", "pause", "resume"):
+        p = add(verb, cmd_simple, f"`kubectl rollout {verb}` one or more deployments")
+        p.add_argument("names", nargs="+", metavar="NAME")
+        p.set_defaults(verb=verb)
+
+    p = add("probes", cmd_probes, "probe specs, pod readiness and probe events of a deployment")
+    p.add_argument("name")
+
+    p = add("undo-wave", cmd_undo_wave,
+            "roll back every model deployment whose rollout began within --since", all_ns=True)
+    p.add_argument("--since", type=parse_duration, required=True)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+def _client(args: argparse.Namespace) -> Any:
+    from fleet.kube import KubeClient
+
+    return KubeClient.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+
+
+def print_error(message: str) -> None:
+    if message.startswith(("error: ", "Error from server", "The connection to the server",
+                           "Unable to connect")):
+        print(message, file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from fleet.errors import FleetError
+
+    try:
+        return func(args)
+    except FleetError as exc:
+        print_error(exc.message)
+        return 1
+
+
+def _json(obj: Any) -> None:
+    import dataclasses
+
+    import orjson
+
+    def default(o: Any) -> Any:
+        if dataclasses.is_dataclass(o):
+            return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
+        if isinstance(o, BaseException):
+            return {"type": type(o).__name__, "message": str(o)}
+        raise TypeError
+
+    sys.stdout.write(orjson.dumps(obj, default=default, option=orjson.OPT_INDENT_2).decode())
+    sys.stdout.write("\n")
+
+
+def _table(rows: list[list[str]]) -> None:
+    from fleet.ops.history import tabwrite
+
+    sys.stdout.write(tabwrite(rows, padding=3))
+
+
+def _age(when: Any) -> str:
+    from datetime import UTC, datetime
+
+    if when is None:
+        return "<unknown>"
+    secs = int((datetime.now(UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= 2 * size if unit != "m" else secs >= 120:
+            return f"{secs // size}{unit}"
+    return f"{max(secs, 0)}s"
+
+
+def _op_result(args: argparse.Namespace, result: Any) -> int:
+    if getattr(result, "warning", ""):
+        print(result.warning, file=sys.stderr)
+    if args.output == "json":
+        _json(result)
+    else:
+        print(result.message)
+    return 0
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from fleet.cache import FleetCache
+
+    client = _client(args)
+    namespaces = None if args.all_namespaces else [client.namespace]
+    cache = FleetCache(client, namespaces).load_once()
+    if args.jobs:
+        jobs = cache.jobs()
+        if args.output == "json":
+            _json(jobs)
+            return 0
+        rows = [["NAMESPACE", "NAME", "KIND", "STATE", "COMPLETIONS", "ACTIVE", "FAILED", "GPUS",
+                 "AGE"]]
+        for j in jobs:
+            comp = f"{j.succeeded}/{j.completions if j.completions is not None else 1}"
+            rows.append([j.namespace, j.name, j.kind, str(j.state), comp, str(j.active),
+                         str(j.failed), str(j.gpus), _age(j.created)])
+    else:
+        deps = cache.deployments()
+        if args.output == "json":
+            _json(deps)
+            return 0
+        rows = [["NAMESPACE", "NAME", "MODEL", "VERSION", "REV", "READY", "UP-TO-DATE",
+                 "AVAILABLE", "STATE", "PROBES", "AGE"]]
+        for d in deps:
+            rows.append([d.namespace, d.name, d.model, d.version or "-", str(d.revision),
+                         f"{d.ready}/{d.desired}", str(d.updated), str(d.available),
+                         str(d.rollout_state), str(d.probe_health), _age(d.created)])
+    if not args.all_namespaces:
+        rows = [r[1:] for r in rows]
+    if len(rows) == 1:
+        where = "any namespace" if args.all_namespaces else f"{client.namespace} namespace"
+        print(f"No resources found in {where}.", file=sys.stderr)
+        return 0
+    _table(rows)
+    return 0
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from fleet.ops import rollout
+
+    client = _client(args)
+    result = rollout(client, client.namespace, args.name, model_uri=args.model_uri,
+                     image=args.image, version=args.version, reason=args.reason)
+    return _op_result(args, result)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from fleet.ops import rollback
+
+    client = _client(args)
+    result = rollback(client, client.namespace, args.name, args.to_revision, dry_run=args.dry_run)
+    return _op_result(args, result)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from fleet.ops import format_history, history
+
+    client = _client(args)
+    revs = history(client, client.namespace, args.name)
+    if args.output == "json":
+        _json(revs)
+    else:
+        sys.stdout.write(format_history(args.name, revs))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from fleet.ops import rollout_status
+
+    client = _client(args)
+    printer = None if args.output == "json" else (lambda m: print(m, flush=True))
+    result = rollout_status(
+        client, client.namespace, args.name, watch=args.watch,
+        timeout=args.timeout.total_seconds() if args.timeout else None,
+        revision=args.revision, on_message=printer,
+    )
+    if args.output == "json":
+        _json(result)
+    return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    from fleet.ops import scale
+
+    client = _client(args)
+    result = scale(client, client.namespace, args.name, args.replicas,
+                   current_replicas=args.current_replicas)
+    return _op_result(args, result)
+
+
+def cmd_simple(args: argparse.Namespace) -> int:
+    from fleet import ops
+
+    client = _client(args)
+    fn = getattr(ops, args.verb)
+    if len(args.names) == 1:
+        return _op_result(args, fn(client, client.namespace, args.names[0]))
+    bulk = ops.run_bulk(lambda ns, n: fn(client, ns, n),
+                        [(client.namespace, n) for n in args.names])
+    return _print_bulk(args, bulk)
+
+
+def _print_bulk(args: argparse.Namespace, bulk: Any) -> int:
+    if args.output == "json":
+        _json(bulk)
+    else:
+        for r in bulk.results:
+            if r.ok:
+                print(r.message)
+            else:
+                print_error(r.message)
+    return 0 if bulk.ok else 1
+
+
+def cmd_probes(args: argparse.Namespace) -> int:
+    from fleet.ops.probes import inspect
+    from fleet.render import format_probe_report
+
+    client = _client(args)
+    report = inspect(client, client.namespace, args.name)
+    if args.output == "json":
+        _json(report)
+    else:
+        sys.stdout.write(format_probe_report(report))
+    return 0
+
+
+def cmd_undo_wave(args: argparse.Namespace) -> int:
+    from fleet.ops import undo_wave, undo_wave_candidates
+
+    client = _client(args)
+    namespaces = None if args.all_namespaces else [client.namespace]
+    cands = undo_wave_candidates(client, args.since, namespaces)
+    if not cands:
+        print(f"No model deployment started a rollout in the last {args.since}.", file=sys.stderr)
+        return 0
+    rows = [["NAMESPACE", "NAME", "REVISION", "BACK TO", "STARTED", "CHANGE-CAUSE"]]
+    rows += [[c.namespace, c.name, str(c.revision), str(c.previous_revision),
+              _age(c.started_at) + " ago", c.change_cause or "<none>"] for c in cands]
+    out = sys.stderr if args.output == "json" else sys.stdout
+    out.write(f"These {len(cands)} deployment(s) will be rolled back:\n")
+    from fleet.ops.history import tabwrite
+
+    out.write(tabwrite(rows, padding=3))
+    out.flush()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print_error("refusing to roll back without confirmation: pass --yes")
+            return 1
+        answer = input(f"Roll back {len(cands)} deployment(s)? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("aborted; nothing was changed", file=sys.stderr)
+            return 1
+    return _print_bulk(args, undo_wave(client, cands))

@@ -1,0 +1,103 @@
+"""An in-memory stand-in for `KubeClient` (paths, JSON patch, watch streams) for unit tests.
+
+It implements just what the ops and cache call; the real-cluster tests cover the server side.
+"""
+
+from __future__ import annotations
+
+import copy
+import queue
+import threading
+from typing import Any
+
+from fleet import errors
+from fleet.kube import JSON_PATCH
+
+
+class FakeWatch:
+    def __init__(self, events: queue.Queue) -> None:
+        self.events = events
+        self.closed = False
+
+    def __iter__(self):
+        while not self.closed:
+            ev = self.events.get()
+            if ev is None:  # connection drop
+                raise errors.Unreachable("watch connection lost: reset")
+            if ev == "END":
+                return
+            yield ev
+
+    def close(self) -> None:
+        self.closed = True
+        self.events.put("END")
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}  # path -> object
+        self.lists: dict[str, list[dict[str, Any]]] = {}
+        self.list_rv = "100"
+        self.calls: list[tuple[str, str]] = []
+        self.before_patch = None  # hook(path) run just before a PATCH is applied
+        self.watch_queues: dict[str, queue.Queue] = {}
+        self.watch_errors: dict[str, list[Exception]] = {}
+        self.watch_opened = threading.Event()
+        self.namespace = "ns1"
+        self._rv = 2000
+
+    def next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def get(self, path: str, query=None) -> dict[str, Any]:
+        self.calls.append(("GET", path))
+        if path not in self.objects:
+            name = path.rsplit("/", 1)[-1]
+            raise errors.NotFound(f'Error from server (NotFound): deployments.apps "{name}" '
+                                  "not found", status=404, reason="NotFound")
+        return copy.deepcopy(self.objects[path])
+
+    def list_all(self, path: str, query=None) -> dict[str, Any]:
+        self.calls.append(("LIST", path))
+        return {"metadata": {"resourceVersion": self.list_rv},
+                "items": copy.deepcopy(self.lists.get(path, []))}
+
+    def patch(self, path: str, body: Any, content_type: str, query=None) -> dict[str, Any]:
+        self.calls.append(("PATCH", path))
+        if self.before_patch:
+            self.before_patch(path)
+        obj = self.objects[path]
+        assert content_type == JSON_PATCH
+        work = copy.deepcopy(obj)
+        for op in body:
+            parts = [p.replace("~1", "/").replace("~0", "~")
+                     for p in op["path"].strip("/").split("/")]
+            parent = work
+            for p in parts[:-1]:
+                parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+            last = parts[-1]
+            if op["op"] == "test":
+                if parent.get(last) != op["value"]:
+                    raise errors.Invalid(
+                        "Error from server: testing value /metadata/resourceVersion failed: "
+                        "test failed", status=422)
+            elif isinstance(parent, list):
+                if last == "-":
+                    parent.append(copy.deepcopy(op["value"]))
+                else:
+                    parent[int(last)] = copy.deepcopy(op["value"])
+            else:
+                parent[last] = copy.deepcopy(op["value"])
+        obj = self.objects[path] = work
+        obj["metadata"]["resourceVersion"] = self.next_rv()
+        return copy.deepcopy(obj)
+
+    def watch(self, path: str, query=None, *, read_timeout: float = 0) -> FakeWatch:
+        self.calls.append(("WATCH", path))
+        errs = self.watch_errors.get(path)
+        if errs:
+            raise errs.pop(0)
+        q = self.watch_queues.setdefault(path, queue.Queue())
+        self.watch_opened.set()
+        return FakeWatch(q)

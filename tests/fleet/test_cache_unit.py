@@ -1,0 +1,150 @@
+"""The watch cache against the in-memory API: projection, coalescing, 410 relist, reconnect."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fleet import cache as cache_mod
+from fleet.cache import FleetCache
+from fleet.errors import Gone
+from fleet.kube import collection_path
+from fleet.model import ConnectionState, ProbeHealth
+from tests.fleet.fakeapi import FakeApi
+from tests.fleet.objects import deployment, event, pod, replicaset, template
+
+DEPS = collection_path("apps/v1", "deployments", "ns1")
+RSS = collection_path("apps/v1", "replicasets", "ns1")
+PODS = collection_path("v1", "pods", "ns1")
+EVENTS = collection_path("v1", "events", "ns1")
+
+
+def _wait(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _api() -> FakeApi:
+    api = FakeApi()
+    api.lists[DEPS] = [deployment()]
+    api.lists[RSS] = [replicaset("resnet-ccc3", 3, template(), created="2026-11-27T01:10:00Z")]
+    api.lists[PODS] = [pod("resnet-ccc3-a", "resnet-ccc3"), pod("resnet-ccc3-b", "resnet-ccc3")]
+    api.lists[EVENTS] = [event("e1", "resnet-ccc3-a", "Unhealthy", "Readiness probe failed: 503",
+                               last="2026-11-27T01:00:00Z")]
+    return api
+
+
+def _started(api: FakeApi) -> tuple[FleetCache, list]:
+    changes: list = []
+    c = FleetCache(api, ["ns1"])
+    c.subscribe(changes.append)
+    c.start()
+    assert c.wait_synced(5)
+    assert _wait(lambda: len(api.watch_queues) == 5)
+    return c, changes
+
+
+def test_initial_sync_projects_deployments_pods_and_events():
+    c, changes = _started(_api())
+    try:
+        (d,) = c.deployments()
+        assert (d.name, d.revision, d.probe_health) == ("resnet", 3, ProbeHealth.OK)
+        assert [p.name for p in c.pods_for("ns1", "resnet")] == ["resnet-ccc3-a", "resnet-ccc3-b"]
+        assert c.events_for("ns1", "resnet-ccc3-a")[0].reason == "Unhealthy"
+        assert _wait(lambda: c.connection is ConnectionState.SYNCED)
+        assert _wait(lambda: any(ch.deployments_upserted for ch in changes))
+    finally:
+        c.stop()
+
+
+def test_burst_is_coalesced_and_carries_everything():
+    api = _api()
+    c, changes = _started(api)
+    try:
+        _wait(lambda: changes)
+        time.sleep(0.3)
+        changes.clear()
+        q = api.watch_queues[PODS]
+        for i in range(200):
+            p = pod(f"resnet-ccc3-{i:03d}", "resnet-ccc3", ready=i % 2 == 0)
+            p["metadata"]["resourceVersion"] = str(3000 + i)
+            q.put({"type": "ADDED", "object": p})
+        api.watch_queues[DEPS].put({"type": "ADDED", "object": deployment("other")})
+        assert _wait(lambda: sum(len(ch.deployments_upserted) for ch in changes) >= 2)
+        time.sleep(0.5)
+        assert len(changes) <= 4  # 200 events in well under a second -> a few notifications
+        last = {d.name: d for ch in changes for d in ch.deployments_upserted}
+        assert last["resnet"].probe_health is ProbeHealth.UNREADY
+        assert last["resnet"].unready_pods == 100
+    finally:
+        c.stop()
+
+
+def test_watch_410_relists_and_reports_deletions():
+    api = _api()
+    c, changes = _started(api)
+    try:
+        before = c.relist_count("deployments")
+        api.lists[DEPS] = []  # the Deployment was deleted while we were not looking
+        api.watch_queues[DEPS].put({"type": "ERROR", "object": {
+            "kind": "Status", "code": 410, "reason": "Expired",
+            "message": "too old resource version: 1 (2000)"}})
+        assert _wait(lambda: c.relist_count("deployments") == before + 1)
+        assert _wait(lambda: any(("ns1", "resnet") in ch.deployments_deleted for ch in changes))
+        assert c.deployments() == []
+    finally:
+        c.stop()
+
+
+def test_dropped_connection_reconnects_with_resume_and_reports_state(monkeypatch):
+    api = _api()
+    c, changes = _started(api)
+    try:
+        assert _wait(lambda: c.connection is ConnectionState.SYNCED)
+        seen_rv = {}
+        orig = api.watch
+
+        def watch(path, query=None, **kw):
+            seen_rv[path] = query.get("resourceVersion")
+            return orig(path, query, **kw)
+
+        api.watch = watch
+        api.watch_errors[PODS] = [cache_mod.FleetError("connection refused")]
+        p = pod("resnet-ccc3-a", "resnet-ccc3", ready=False)
+        p["metadata"]["resourceVersion"] = "4242"
+        api.watch_queues[PODS].put({"type": "MODIFIED", "object": p})
+        api.watch_queues[PODS].put(None)  # drop the connection
+        assert _wait(lambda: any(ch.connection is ConnectionState.RECONNECTING for ch in changes))
+        assert _wait(lambda: c.connection is ConnectionState.SYNCED, timeout=10)
+        assert seen_rv[PODS] == "4242"  # resumed from the last resourceVersion, no relist
+        assert c.deployments()[0].probe_health is ProbeHealth.UNREADY
+    finally:
+        c.stop()
+
+
+def test_http_410_on_watch_start_relists():
+    api = _api()
+    api.watch_errors[RSS] = [Gone("too old", status=410)]
+    c = FleetCache(api, ["ns1"]).start()
+    try:
+        assert c.wait_synced(5)
+        assert _wait(lambda: c.relist_count("replicasets") == 2)
+    finally:
+        c.stop()
+
+
+def test_stop_joins_threads():
+    c, _ = _started(_api())
+    c.stop()
+    assert not any(t.name.startswith("fleet-") and t.is_alive() for t in threading.enumerate())
+
+
+def test_load_once_lists_without_watching():
+    api = _api()
+    c = FleetCache(api, ["ns1"]).load_once()
+    assert [d.name for d in c.deployments()] == ["resnet"]
+    assert not any(call[0] == "WATCH" for call in api.calls)
