@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from fleet.events import FleetChange
+from fleet.model import ConnectionState
+from tests.tui.fakes import deployment
+from tui.coalesce import ChangeBuffer
+
+
+def test_notifies_once_until_drained_and_merges_by_key():
+    calls = []
+    buf = ChangeBuffer(lambda: calls.append(1))
+    d = deployment(1)
+    buf.push(FleetChange(deployments_upserted=[d]))
+    buf.push(FleetChange(deployments_upserted=[replace(d, ready=1, resource_version="200")]))
+    buf.push(FleetChange(connection=ConnectionState.SYNCED))
+    assert calls == [1]
+    batch = buf.drain()
+    assert batch.deployments[d.key].ready == 1 and batch.events == 3
+    assert batch.connection is ConnectionState.SYNCED
+    buf.push(FleetChange(deployments_deleted=[d.key]))
+    assert calls == [1, 1]
+    assert buf.drain().deployments_deleted == {d.key}
+
+
+def test_older_resource_version_does_not_overwrite_newer():
+    buf = ChangeBuffer(lambda: None)
+    d = deployment(1)
+    buf.push(FleetChange(deployments_upserted=[replace(d, ready=0, resource_version="300")]))
+    buf.push(FleetChange(deployments_upserted=[replace(d, ready=2, resource_version="250")]))
+    assert buf.drain().deployments[d.key].ready == 0
+
+
+def test_delete_then_upsert_is_an_upsert():
+    buf = ChangeBuffer(lambda: None)
+    d = deployment(1)
+    buf.push(FleetChange(deployments_deleted=[d.key]))
+    buf.push(FleetChange(deployments_upserted=[d]))
+    batch = buf.drain()
+    assert d.key in batch.deployments and not batch.deployments_deleted
+
+
+def test_concurrent_pushes_lose_nothing():
+    notified = threading.Semaphore(0)
+    buf = ChangeBuffer(notified.release)
+    deps = [deployment(i) for i in range(400)]
+
+    def push(chunk):
+        for d in chunk:
+            buf.push(FleetChange(deployments_upserted=[d]))
+
+    threads = [threading.Thread(target=push, args=(deps[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(buf.drain().deployments) == 400

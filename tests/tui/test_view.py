@@ -1,0 +1,109 @@
+"""Pure view-model logic: cell diffs, filter, sort, marks (no Textual, no cluster)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fleet.model import ProbeHealth, RolloutState
+from tests.tui.fakes import NOW, deployment
+from tui.columns import DEPLOYMENT_COLUMNS, MARK, human_age
+from tui.filtering import RowFilter
+from tui.view import TableModel
+
+
+def model() -> TableModel:
+    return TableModel(DEPLOYMENT_COLUMNS, now=lambda: NOW)
+
+
+def test_first_batch_adds_rows_and_unchanged_upsert_is_a_no_op():
+    m = model()
+    deps = [deployment(i) for i in range(5)]
+    ops = m.apply(deps, [])
+    assert [k for k, _ in ops.added] == [d.key for d in deps]
+    assert m.apply(deps, []).is_empty()
+
+
+def test_changed_record_updates_only_changed_cells():
+    m = model()
+    d = deployment(1)
+    m.apply([d], [])
+    ops = m.apply([replace(d, ready=1, resource_version="999")], [])
+    assert not ops.added and not ops.removed
+    assert [(col, str(v)) for _, col, v, _ in ops.updated] == [("ready", "1/2")]
+    assert not ops.resort  # default sort is by namespace; readiness does not move the row
+
+
+def test_change_in_sort_column_requests_resort():
+    m = model()
+    m.set_sort("ready")
+    d = deployment(1)
+    m.apply([d], [])
+    assert m.apply([replace(d, ready=0)], []).resort
+
+
+def test_delete_and_filter():
+    m = model()
+    m.apply([deployment(i) for i in range(10)], [])
+    ops = m.apply([], [("team-a", "model-0003")])
+    assert ops.removed == [("team-a", "model-0003")]
+    ops = m.set_filter(RowFilter.parse("0007"))
+    assert set(m.shown) == {("team-a", "model-0007")}
+    assert ops.rebuild is None and len(ops.removed) == 8
+    ops = m.set_filter(RowFilter())
+    assert len(m.shown) == 9 and len(ops.added) == 8
+
+
+def test_mass_delete_becomes_one_rebuild():
+    m = model()
+    m.apply([deployment(i) for i in range(200)], [])
+    ops = m.apply([], [("team-a", f"model-{i:04d}") for i in range(150)])
+    assert ops.rebuild is not None and len(ops.rebuild) == 50
+
+
+def test_upsert_that_stops_matching_filter_is_removed():
+    m = model()
+    m.set_filter(RowFilter.parse("", problems_only=True))
+    d = deployment(1, rollout_state=RolloutState.STALLED)
+    assert m.apply([d], []).added
+    ops = m.apply([replace(d, rollout_state=RolloutState.COMPLETE)], [])
+    assert ops.removed == [d.key] and not m.shown
+
+
+def test_sort_order_and_reverse():
+    m = model()
+    m.apply([deployment(1, desired=3), deployment(2, desired=1), deployment(3, desired=2)], [])
+    m.set_sort("name")
+    assert [k[1] for k in m.ordered()] == ["model-0001", "model-0002", "model-0003"]
+    m.set_sort("name")  # again: reverse
+    assert [k[1] for k in m.ordered()] == ["model-0003", "model-0002", "model-0001"]
+
+
+def test_marks_prefix_the_name_cell():
+    m = model()
+    d = deployment(1)
+    m.apply([d], [])
+    ops = m.toggle_marks([d.key])
+    assert d.key in m.marked
+    assert str(ops.updated[0][2]).startswith(MARK)
+
+
+def test_ages_update_only_when_text_changes():
+    clock = [NOW]
+    m = TableModel(DEPLOYMENT_COLUMNS, now=lambda: clock[0])
+    m.apply([deployment(1, created=NOW)], [])
+    assert m.refresh_ages().is_empty()
+    clock[0] = NOW.replace(minute=5)
+    ops = m.refresh_ages()
+    assert [(c, v) for _, c, v, _ in ops.updated] == [("age", "5m")]
+
+
+def test_human_age():
+    assert human_age(NOW, NOW) == "0s"
+    assert human_age(NOW.replace(hour=1), NOW) == "3h"
+
+
+def test_probe_cell_shows_counts():
+    m = model()
+    d = deployment(1, probe_health=ProbeHealth.CRASHLOOP, restarts=7)
+    _, cells = m.apply([d], []).added[0]
+    assert str(cells[9]) == "crashloop(7)"
