@@ -43,7 +43,8 @@ def test_target_to_revision_and_missing_revision_messages():
 def test_single_revision_has_no_history():
     dep, rss = history_set()
     owned = du.owned_replicasets(dep, rss[2:])
-    with pytest.raises(NoRolloutHistory, match=r'^no rollout history found for deployment "resnet"$'):
+    msg = r'^no rollout history found for deployment "resnet"$'
+    with pytest.raises(NoRolloutHistory, match=msg):
         du.rollback_target(dep, owned)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fleet import derive
+from fleet.errors import FleetError
 from fleet.ops.history import format_history, revisions_of
 from fleet.ops.probes import describe_probe, probe_events, probe_specs
 from fleet.ops.status import DeadlineExceeded, status_message
-from fleet.errors import FleetError
 from tests.fleet.objects import deployment, event, history_set, pod
 
 

@@ -1,0 +1,81 @@
+"""Bulk results for every target, undo-wave start times, CLI helpers and exit codes."""
+
+from __future__ import annotations
+
+import copy
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleet import commands
+from fleet.errors import Conflict
+from fleet.kube import collection_path
+from fleet.model import OpResult
+from fleet.ops.bulk import rollout_started_at, run_bulk, undo_wave_candidates
+from tests.fleet.fakeapi import FakeApi
+from tests.fleet.objects import history_set
+
+
+def test_run_bulk_reports_every_target_in_order_concurrently():
+    def op(ns: str, name: str) -> OpResult:
+        time.sleep(0.2)
+        if name == "b":
+            raise Conflict("changed")
+        if name == "c":
+            raise RuntimeError("boom")
+        return OpResult(ns, name, f"deployment.apps/{name} rolled back", True)
+
+    t0 = time.monotonic()
+    res = run_bulk(op, [("n", x) for x in "abcd"], max_workers=4)
+    assert time.monotonic() - t0 < 0.6
+    assert [(r.name, r.ok) for r in res.results] == [
+        ("a", True), ("b", False), ("c", False), ("d", True)]
+    assert res.results[2].message == "RuntimeError: boom" and not res.ok
+    assert [r.name for r in res.failed] == ["b", "c"]
+    assert run_bulk(op, []).ok
+
+
+def test_rollout_started_at_uses_controller_revision_write_for_reused_rs():
+    dep, rss = history_set()
+    assert rollout_started_at(dep, rss) == datetime(2026, 11, 27, 1, 10, tzinfo=UTC)
+    dep["metadata"]["managedFields"] = [
+        {"manager": "kube-controller-manager", "operation": "Update",
+         "time": "2026-11-27T02:00:00Z"},
+        {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+         "time": "2026-11-27T02:30:00Z"},
+    ]
+    assert rollout_started_at(dep, rss) == datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+
+def test_undo_wave_candidates_window_and_history():
+    api = FakeApi()
+    dep, rss = history_set()
+    old = copy.deepcopy(dep)
+    old["metadata"].update(name="old", uid="u-old")
+    api.lists[collection_path("apps/v1", "deployments", "ns1")] = [dep, old]
+    api.lists[collection_path("apps/v1", "replicasets", "ns1")] = rss
+    now = datetime(2026, 11, 27, 1, 20, tzinfo=UTC)
+    cands = undo_wave_candidates(api, timedelta(minutes=15), ["ns1"], now=now)
+    assert [(c.name, c.revision, c.previous_revision) for c in cands] == [("resnet", 3, 2)]
+    assert undo_wave_candidates(api, timedelta(minutes=5), ["ns1"], now=now) == []
+
+
+def test_parse_duration():
+    assert commands.parse_duration("15m") == timedelta(minutes=15)
+    assert commands.parse_duration("1h30m") == timedelta(minutes=90)
+    assert commands.parse_duration("90") == timedelta(seconds=90)
+    with pytest.raises(Exception, match="invalid duration"):
+        commands.parse_duration("soon")
+
+
+def test_cli_error_is_kubectl_style_and_exit_1(tmp_path, capsys, monkeypatch):
+    from fleet.cli import main
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    assert main(["rollback", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid configuration: no configuration has been provided")
+    line = 'Error from server (NotFound): deployments.apps "x" not found'
+    commands.print_error(line)
+    assert capsys.readouterr().err == line + "\n"
