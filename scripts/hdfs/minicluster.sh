@@ -7,8 +7,9 @@
 #       downloads about 100 MB; later runs only check that the jars are still there.
 #       Cache: $MODELFLEET_HDFS_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/modelfleet/hdfs.
 #
-#   minicluster.sh run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE]
+#   minicluster.sh run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE] [--watch-pid PID]
 #       fetch, then start the cluster in the foreground. Free ports are picked when not given.
+#       With --watch-pid the cluster stops when that process is gone (a killed test run).
 #       When the DataNode is registered it writes DIR/ports.json
 #       ({"rpc_port", "http_port", "pid", "url", "webhdfs_url"}) and prints a READY line.
 #       SIGTERM/SIGINT stop the JVM. Logs: DIR/minicluster.log.
@@ -106,13 +107,14 @@ jpms_opts() {
 }
 
 run() {
-    local base="" nnport="" httpport="" heap="512m"
+    local base="" nnport="" httpport="" heap="512m" watch=""
     while (( $# )); do
         case "$1" in
             --base) base="$2"; shift 2 ;;
             --nnport) nnport="$2"; shift 2 ;;
             --httpport) httpport="$2"; shift 2 ;;
             --heap) heap="$2"; shift 2 ;;
+            --watch-pid) watch="$2"; shift 2 ;;
             *) die 2 "unknown option: $1" ;;
         esac
     done
@@ -188,12 +190,20 @@ EOF
     mv "$base/ports.json.tmp" "$base/ports.json"
     say "ready after ~$(( waited / 2 ))s: $url (NameNode RPC), $web (WebHDFS); pid $pid"
     printf 'READY %s %s\n' "$url" "$web"
+    while kill -0 "$pid" 2>/dev/null; do
+        if [[ -n "$watch" ]] && ! kill -0 "$watch" 2>/dev/null; then
+            say "process $watch is gone; stopping the minicluster"
+            kill -TERM "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 1 & wait $! || true   # a background sleep lets the traps run at once
+    done
     wait "$pid"
 }
 
 case "${1:-}" in
     fetch) shift; fetch "$@" ;;
     run) shift; run "$@" ;;
-    *) printf 'usage: %s fetch | run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE]\n' "$0" >&2
+    *) printf 'usage: %s fetch | run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE] [--watch-pid PID]\n' "$0" >&2
        exit 2 ;;
 esac
