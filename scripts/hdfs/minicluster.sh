@@ -14,6 +14,9 @@
 #       ({"rpc_port", "http_port", "pid", "url", "webhdfs_url"}) and prints a READY line.
 #       SIGTERM/SIGINT stop the JVM. Logs: DIR/minicluster.log.
 #
+#   minicluster.sh stop --base DIR
+#       Stop the cluster that `run --base DIR` started (from another shell).
+#
 # Exit codes: 2 usage, 3 a port is in use, 4 java or mvn missing, 5 fetch failed,
 #             6 the cluster failed to start (the log's tail is printed).
 set -euo pipefail
@@ -185,8 +188,8 @@ EOF
         waited=$(( waited + 1 ))
     done
     local url="hdfs://127.0.0.1:$nnport" web="http://127.0.0.1:$httpport"
-    printf '{"rpc_port": %s, "http_port": %s, "pid": %s, "url": "%s", "webhdfs_url": "%s"}\n' \
-        "$nnport" "$httpport" "$pid" "$url" "$web" > "$base/ports.json.tmp"
+    printf '{"rpc_port": %s, "http_port": %s, "pid": %s, "launcher_pid": %s, "url": "%s", "webhdfs_url": "%s"}\n' \
+        "$nnport" "$httpport" "$pid" "$$" "$url" "$web" > "$base/ports.json.tmp"
     mv "$base/ports.json.tmp" "$base/ports.json"
     say "ready after ~$(( waited / 2 ))s: $url (NameNode RPC), $web (WebHDFS); pid $pid"
     printf 'READY %s %s\n' "$url" "$web"
@@ -201,9 +204,37 @@ EOF
     wait "$pid"
 }
 
+# PID from ports.json, only while that process still runs the expected command.
+pid_of() {
+    local file="$1" key="$2" expect="$3" pid
+    pid="$(sed -n "s/.*\"$key\": \([0-9]*\).*/\1/p" "$file")"
+    [[ -n "$pid" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$expect" &&
+        printf '%s\n' "$pid"
+}
+
+stop() {
+    local base=""
+    [[ "${1:-}" == "--base" && -n "${2:-}" ]] || die 2 "usage: stop --base DIR"
+    base="$2"
+    [[ -f "$base/ports.json" ]] || die 2 "no cluster recorded under $base (no ports.json)"
+    local launcher jvm i
+    launcher="$(pid_of "$base/ports.json" launcher_pid minicluster.sh || true)"
+    jvm="$(pid_of "$base/ports.json" pid MiniDFSClusterManager || true)"
+    [[ -n "$launcher" ]] && kill -TERM "$launcher" 2>/dev/null
+    [[ -n "$jvm" ]] && kill -TERM "$jvm" 2>/dev/null
+    for (( i = 0; i < 60; i++ )); do
+        [[ -n "$jvm" ]] && kill -0 "$jvm" 2>/dev/null || break
+        sleep 0.5
+    done
+    [[ -n "$jvm" ]] && kill -0 "$jvm" 2>/dev/null && kill -KILL "$jvm"
+    rm -f "$base/ports.json"
+    say "stopped the minicluster under $base"
+}
+
 case "${1:-}" in
     fetch) shift; fetch "$@" ;;
     run) shift; run "$@" ;;
-    *) printf 'usage: %s fetch | run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE] [--watch-pid PID]\n' "$0" >&2
+    stop) shift; stop "$@" ;;
+    *) printf 'usage: %s fetch | run [--base DIR] [--nnport N] [--httpport H] [--heap SIZE] [--watch-pid PID] | stop --base DIR\n' "$0" >&2
        exit 2 ;;
 esac
