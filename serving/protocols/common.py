@@ -131,13 +131,13 @@ def check_shape(name: str, arr: np.ndarray, spec: TensorSpec, max_batch: int) ->
 def validate(values: dict[str, Any], sig: Signature, *, max_batch: int,
              allow_nonfinite: bool) -> tuple[dict[str, np.ndarray], int]:
     """Check names, dtypes and shapes; return arrays and the shared batch size."""
-    missing = [n for n in sig.inputs if n not in values]
-    if missing:
-        raise bad(f"missing input '{missing[0]}' (signature '{sig.name}' expects "
-                  f"{sorted(sig.inputs)})")
     extra = [n for n in values if n not in sig.inputs]
     if extra:
         raise bad(f"unknown input '{extra[0]}' (signature '{sig.name}' expects "
+                  f"{sorted(sig.inputs)})")
+    missing = [n for n in sig.inputs if n not in values]
+    if missing:
+        raise bad(f"missing input '{missing[0]}' (signature '{sig.name}' expects "
                   f"{sorted(sig.inputs)})")
     arrays = {}
     for name, spec in sig.inputs.items():
