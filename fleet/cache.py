@@ -42,7 +42,7 @@ NOTIFY_INTERVAL = 0.2  # seconds between notifications: at most 5/s
 class Client(Protocol):
     """What the cache needs from `KubeClient` (a fake implements it in unit tests)."""
 
-    def list_all(self, path: str, query: dict[str, Any] | None = None) -> Obj: ...
+    def list_pages(self, path: str, query: dict[str, Any] | None = None) -> Iterable[Obj]: ...
 
     def watch(self, path: str, query: dict[str, Any] | None = None, *, read_timeout: float = ...):
         ...
@@ -203,16 +203,22 @@ class _Stores:
         }[kind]
         return [k for k in store if namespace is None or k[0] == namespace]
 
-    def replace(self, kind: str, namespace: str | None, items: list[Obj]) -> None:
-        """Apply a fresh LIST: upsert every item, delete what the LIST no longer has."""
-        seen: set[Key] = set()
+    def upsert_page(self, kind: str, items: list[Obj], seen: set[Key]) -> None:
         for obj in items:
             md = obj.get("metadata") or {}
             seen.add((md.get("namespace", ""), md.get("name", "")))
             self.apply(kind, "ADDED", obj)
+
+    def delete_missing(self, kind: str, namespace: str | None, seen: set[Key]) -> None:
         for key in self.keys_of(kind, namespace):
             if key not in seen:
                 self.apply(kind, "DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
+
+    def replace(self, kind: str, namespace: str | None, items: list[Obj]) -> None:
+        """Apply a fresh LIST: upsert every item, delete what the LIST no longer has."""
+        seen: set[Key] = set()
+        self.upsert_page(kind, items, seen)
+        self.delete_missing(kind, namespace, seen)
 
     # --- derived model ----------------------------------------------------------------------
     def pods_for(self, ns: str, dep: str) -> list[PodSummary]:
@@ -274,12 +280,17 @@ class _Reflector(threading.Thread):
         return q
 
     def list_once(self) -> None:
+        """LIST page by page, projecting each page as it arrives; then drop what is gone."""
         path = collection_path(self.res.group_version, self.res.plural, self.namespace)
-        doc = self.cache.client.list_all(path, self._query())
-        items = doc.get("items") or []
+        seen: set[Key] = set()
+        stores, rv = self.cache._stores, ""
+        for page in self.cache.client.list_pages(path, self._query()):
+            with self.cache._lock:
+                stores.upsert_page(self.res.kind, page.get("items") or [], seen)
+            rv = (page.get("metadata") or {}).get("resourceVersion", rv)
         with self.cache._lock:
-            self.cache._stores.replace(self.res.kind, self.namespace, items)
-        self.resource_version = (doc.get("metadata") or {}).get("resourceVersion", "")
+            stores.delete_missing(self.res.kind, self.namespace, seen)
+        self.resource_version = rv
         self.need_list = False
         self.relists += 1
         self.cache._changed()

@@ -208,21 +208,30 @@ class KubeClient:
     def get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, query=query)
 
+    def list_pages(
+        self, path: str, query: Mapping[str, Any] | None = None, *, limit: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """LIST in pages of `limit` (kubectl's chunking), yielding each decoded page."""
+        q = dict(query or {})
+        q["limit"] = limit
+        while True:
+            page = self.get(path, q)
+            yield page
+            cont = (page.get("metadata") or {}).get("continue")
+            if not cont:
+                return
+            q["continue"] = cont
+
     def list_all(
         self, path: str, query: Mapping[str, Any] | None = None, *, limit: int = 500
     ) -> dict[str, Any]:
         """LIST with pagination (kubectl's `FollowContinue`); returns one merged list object."""
-        q = dict(query or {})
-        q["limit"] = limit
         items: list[dict[str, Any]] = []
-        while True:
-            page = self.get(path, q)
+        page: dict[str, Any] = {}
+        for page in self.list_pages(path, query, limit=limit):
             items.extend(page.get("items") or [])
-            cont = (page.get("metadata") or {}).get("continue")
-            if not cont:
-                page["items"] = items
-                return page
-            q["continue"] = cont
+        page["items"] = items
+        return page
 
     def patch(
         self,

@@ -63,6 +63,9 @@ class FakeApi:
         return {"metadata": {"resourceVersion": self.list_rv},
                 "items": copy.deepcopy(self.lists.get(path, []))}
 
+    def list_pages(self, path: str, query=None):
+        return [self.list_all(path, query)]
+
     def patch(self, path: str, body: Any, content_type: str, query=None) -> dict[str, Any]:
         self.calls.append(("PATCH", path))
         if self.before_patch:
