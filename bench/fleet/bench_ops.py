@@ -1,0 +1,153 @@
+"""Operation latency on the real local control plane, with kubectl 1.37 as the peer.
+
+  python bench/fleet/bench_ops.py [--count 50] [--runs 5] [--kubeconfig K --kubectl PATH]
+
+Without --kubeconfig it brings up a throwaway LocalCluster (127.0.0.1 only). Measures:
+single rollback API latency (fleet.ops.rollback), `fleet rollback` vs `kubectl rollout undo`
+as processes, and a bulk rollback of COUNT deployments (run_bulk, 16 workers) vs COUNT
+sequential `kubectl rollout undo` and vs `xargs -P16 kubectl rollout undo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from fleet import ops  # noqa: E402
+from fleet.kube import KubeClient, collection_path, deployment_path  # noqa: E402
+
+NS = "bench-ops"
+
+
+def summary(values: list[float], unit: str = "s") -> str:
+    med = statistics.median(values)
+    lo, hi = min(values), max(values)
+    return f"median {med:.3f} {unit} (min {lo:.3f}, max {hi:.3f}, n={len(values)})"
+
+
+def manifest(name: str) -> dict:
+    labels = {"app": name, "app.kubernetes.io/component": "model-server",
+              "app.kubernetes.io/name": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                     "name": "server", "image": "registry.invalid/serve:1",
+                     "env": [{"name": "MODEL_URI", "value": f"hdfs:///models/{name}/1"}]}]}}},
+    }
+
+
+def setup(client: KubeClient, count: int) -> list[str]:
+    from fleet.errors import Conflict
+
+    with contextlib.suppress(Conflict):
+        client.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": NS}})
+    names = [f"model-{i:03d}" for i in range(count)]
+    for n in names:
+        client.post(collection_path("apps/v1", "deployments", NS), manifest(n))
+    time.sleep(2)
+    for n in names:
+        ops.rollout(client, NS, n, image="registry.invalid/serve:2", reason="bench v2")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        revs = [ops.history(client, NS, n) for n in names]
+        if all(len(r) == 2 for r in revs):
+            return names
+        time.sleep(1)
+    raise SystemExit("revisions did not appear")
+
+
+def wait_observed(client: KubeClient, names: list[str]) -> None:
+    deadline = time.monotonic() + 120
+    for n in names:
+        while time.monotonic() < deadline:
+            d = client.get(deployment_path(NS, n))
+            if d.get("status", {}).get("observedGeneration", 0) >= d["metadata"]["generation"]:
+                break
+            time.sleep(0.2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--kubeconfig")
+    ap.add_argument("--kubectl")
+    args = ap.parse_args()
+    local = None
+    if not args.kubeconfig:
+        from fleet.localcluster import LocalCluster
+
+        local = LocalCluster(Path(tempfile.mkdtemp(prefix="mf-bench-ops-")))
+        info = local.up(nodes=2, gpu_nodes=0)
+        args.kubeconfig, args.kubectl = str(info.kubeconfig), str(info.kubectl)
+    env = {**os.environ, "KUBECONFIG": args.kubeconfig, "NO_PROXY": "127.0.0.1,localhost"}
+    try:
+        client = KubeClient.from_kubeconfig(args.kubeconfig)
+        names = setup(client, args.count)
+        print(f"{args.count} deployments with 2 revisions each; {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}")
+
+        single = []
+        for n in names[: args.runs * 4]:
+            t0 = time.perf_counter()
+            ops.rollback(client, NS, n)
+            single.append((time.perf_counter() - t0) * 1000)
+        print(f"single rollback, fleet.ops API: {summary(single, 'ms')}")
+        wait_observed(client, names)
+
+        def proc(cmd: list[str]) -> float:
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            return (time.perf_counter() - t0) * 1000
+
+        fcli = [proc([sys.executable, "-m", "fleet.cli", "rollback", n, "-n", NS])
+                for n in names[: args.runs]]
+        kcli = [proc([args.kubectl, "rollout", "undo", f"deployment/{n}", "-n", NS])
+                for n in names[args.runs: 2 * args.runs]]
+        print(f"single rollback, `fleet rollback` process: {summary(fcli, 'ms')}")
+        print(f"single rollback, `kubectl rollout undo` process: {summary(kcli, 'ms')}")
+        wait_observed(client, names)
+
+        bulk, seq, par = [], [], []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            res = ops.run_bulk(lambda ns, n: ops.rollback(client, ns, n),
+                               [(NS, n) for n in names])
+            bulk.append(time.perf_counter() - t0)
+            assert res.ok, [r.message for r in res.failed]
+            wait_observed(client, names)
+        for _ in range(max(1, args.runs // 2)):
+            t0 = time.perf_counter()
+            for n in names:
+                subprocess.run([args.kubectl, "rollout", "undo", f"deployment/{n}", "-n", NS],
+                               env=env, check=True, capture_output=True)
+            seq.append(time.perf_counter() - t0)
+            wait_observed(client, names)
+            t0 = time.perf_counter()
+            subprocess.run(["xargs", "-P16", "-I{}", args.kubectl, "rollout", "undo",
+                            "deployment/{}", "-n", NS], input="\n".join(names).encode(),
+                           env=env, check=True, capture_output=True)
+            par.append(time.perf_counter() - t0)
+            wait_observed(client, names)
+        print(f"bulk rollback of {args.count}, fleet run_bulk (16 workers): {summary(bulk)}")
+        print(f"{args.count} sequential `kubectl rollout undo`: {summary(seq)}")
+        print(f"{args.count} `kubectl rollout undo` via xargs -P16: {summary(par)}")
+    finally:
+        if local is not None:
+            local.down()
+
+
+if __name__ == "__main__":
+    main()
