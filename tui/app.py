@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.text import Text
@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 from fleet.model import ConnectionState, ModelDeployment
 from tui.backend import PERMISSIONS
 from tui.coalesce import ChangeBuffer
-from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS
+from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, utcnow
 from tui.messages import ActionFinished, BackendReady, ChangesPending, PermissionsChecked
 from tui.plans import (
     Plan,
@@ -52,6 +52,9 @@ def _duration(text: str) -> timedelta:
 
 
 def error_text(exc: BaseException) -> str:
+    """The human message of a FleetError / plan ValueError; the type for anything unexpected."""
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
     return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
 
 
@@ -79,7 +82,8 @@ class FleetApp(App):
 
     def __init__(self, backend_factory: Factory, *, context: str | None = None,
                  namespaces: list[str] | None = None, readonly: bool = False,
-                 age_refresh_s: float = 60.0, start_view: str = "deployments") -> None:
+                 age_refresh_s: float = 60.0, start_view: str = "deployments",
+                 clock: Callable[[], datetime] = utcnow) -> None:
         super().__init__()
         self.backend_factory = backend_factory
         self.context_name = context
@@ -88,8 +92,9 @@ class FleetApp(App):
         self.age_refresh_s = age_refresh_s
         self.start_view = start_view
         self.backend: Any = None
-        self.deployments = TableModel(DEPLOYMENT_COLUMNS)
-        self.jobs = TableModel(JOB_COLUMNS)
+        self.clock = clock
+        self.deployments = TableModel(DEPLOYMENT_COLUMNS, now=clock)
+        self.jobs = TableModel(JOB_COLUMNS, now=clock)
         self.buffer = ChangeBuffer(lambda: self.post_message(ChangesPending()))
         self.connection: ConnectionState | None = ConnectionState.CONNECTING
         self.connection_error: str | None = None

@@ -112,11 +112,14 @@ class DeploymentScreen(Screen):
         if message.part == "history":
             self._show_revisions(message.payload)
         elif message.part == "pods":
-            self._fill(self.query_one("#pods-table", DataTable), pod_rows(message.payload))
+            self._fill(self.query_one("#pods-table", DataTable),
+                       pod_rows(message.payload, self.fleet.clock()))
         elif message.part == "events":
-            self._fill(self.query_one("#events-table", DataTable), event_rows(message.payload))
+            self._fill(self.query_one("#events-table", DataTable),
+                       event_rows(message.payload, self.fleet.clock()))
         elif message.part == "probes":
-            self.query_one("#probe-report", Static).update(probe_report(message.payload))
+            self.query_one("#probe-report", Static).update(
+                probe_report(message.payload, self.fleet.clock()))
 
     @staticmethod
     def _fill(table: DataTable, rows: list[tuple[str, ...]]) -> None:
@@ -134,7 +137,7 @@ class DeploymentScreen(Screen):
         table.clear()
         for r in self.revisions:
             table.add_row(str(r.revision), r.version or "-", r.model_uri or "-", r.image,
-                          r.change_cause or "-", age(r.created),
+                          r.change_cause or "-", age(r.created, self.fleet.clock()),
                           Text("current", style="bold green") if r.current else "",
                           key=str(r.revision))
         if self.revisions:

@@ -1,0 +1,107 @@
+"""SVG snapshots of the main screens (pytest-textual-snapshot; `--snapshot-update` to accept).
+
+A fixed clock and the in-memory backend keep them deterministic.
+"""
+
+from __future__ import annotations
+
+from fleet.events import FleetChange
+from fleet.model import ConnectionState, JobState, ProbeHealth, RolloutState
+from tests.tui.fakes import NOW, FakeBackend, deployment, job
+from tui.app import FleetApp
+
+SIZE = (160, 40)
+
+
+def fleet() -> FakeBackend:
+    deps = [deployment(i, ns=("team-nlp", "team-vision", "team-ads")[i % 3]) for i in range(40)]
+    deps[4] = deployment(4, ns="team-vision", rollout_state=RolloutState.STALLED,
+                         probe_health=ProbeHealth.UNREADY, unready_pods=1, ready=1, updated=1,
+                         revision=3, change_cause="roll out model-4 v3 (bad build)")
+    deps[9] = deployment(9, ns="team-nlp", probe_health=ProbeHealth.CRASHLOOP, restarts=12,
+                         crashlooping_pods=2, ready=0, available=0)
+    deps[11] = deployment(11, ns="team-ads", paused=True, rollout_state=RolloutState.PAUSED)
+    jobs = [job(1), job(2, ns="team-vision", state=JobState.PENDING, active=0, gpus=8),
+            job(3, kind="sweep-worker", gpus=0, state=JobState.COMPLETE, active=0, succeeded=1)]
+    return FakeBackend(deps, jobs)
+
+
+def app(**kw) -> FleetApp:
+    backend = fleet()
+    return FleetApp(lambda ctx, ns: backend, age_refresh_s=0, clock=lambda: NOW, **kw)
+
+
+async def _settle(pilot) -> None:
+    await pilot.pause(0.4)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.2)
+
+
+def test_main_screen(snap_compare):
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_settle)
+
+
+def test_problems_only(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("exclamation_mark")
+        await _settle(pilot)
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def test_detail_revisions_with_diff(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("n", "n", "h")
+        await _settle(pilot)
+        await pilot.press("down")
+        await _settle(pilot)
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def test_detail_probes(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("p")
+        await _settle(pilot)
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def test_rollback_confirmation(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("n", "n", "u")
+        await _settle(pilot)
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def test_jobs_view(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("J")
+        await _settle(pilot)
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def test_readonly_with_api_away(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        pilot.app.backend.emit(FleetChange(connection=ConnectionState.RECONNECTING,
+                                           error="connection refused"))
+        await _settle(pilot)
+
+    assert snap_compare(app(readonly=True), terminal_size=SIZE, run_before=before)
+
+
+def test_help(snap_compare):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("question_mark")
+        await _settle(pilot)
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
