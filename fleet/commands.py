@@ -209,11 +209,14 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from fleet.ops import rollback
 
     client = _client(args)
-    result = rollback(client, client.namespace, args.name, args.to_revision, dry_run=args.dry_run)
-    return _op_result(args, result)
+    result = rollback(client, client.namespace, args.name, args.to_revision, dry_run=args.dry_run,
+                      on_warning=lambda w: print(w, file=sys.stderr, flush=True))
+    return _op_result(args, replace(result, warning=""))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -269,6 +272,8 @@ def _print_bulk(args: argparse.Namespace, bulk: Any) -> int:
         _json(bulk)
     else:
         for r in bulk.results:
+            if r.ok and r.result is not None and r.result.warning:
+                print(r.result.warning, file=sys.stderr)
             if r.ok:
                 print(r.message)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fleet import deployutil
@@ -80,18 +81,23 @@ def rollback(
     expected_resource_version: str | None = None,
     expected_generation: int | None = None,
     dry_run: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> OpResult:
     """Undo to the previous revision (or `to_revision`) with kubectl's target, template,
     annotations and messages. The PATCH carries a `test` of metadata.resourceVersion, so a write
     by anyone else between our read and our write fails as `Conflict` instead of being lost.
+    `on_warning` receives kubectl's last-applied-configuration warning as soon as it is known
+    (before any error), as kubectl prints it; it is also kept in `OpResult.warning`.
     """
     if to_revision < 0:
         raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
     dep = get_deployment(client, namespace, name)
-    check_expected(name, dep, expected_resource_version, expected_generation, "rolled back")
     warning = ""
     if deployutil.LAST_APPLIED in deployutil.annotations(dep):
         warning = LAST_APPLIED_WARNING.format(name=name)
+        if on_warning is not None:
+            on_warning(warning)
+    check_expected(name, dep, expected_resource_version, expected_generation, "rolled back")
     for attempt in range(MAX_ATTEMPTS):
         owned = list_owned_replicasets(client, dep)
         rs = deployutil.rollback_target(dep, owned, to_revision)
