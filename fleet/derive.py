@@ -158,6 +158,7 @@ def model_deployment(dep: Obj, pods: Iterable[PodSummary] = ()) -> ModelDeployme
         crashlooping_pods=crash,
         restarts=restarts,
         labels=dict(labels),
+        generation=_int(md.get("generation")),
     )
 
 

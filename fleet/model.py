@@ -74,6 +74,7 @@ class ModelDeployment:
     crashlooping_pods: int = 0
     restarts: int = 0
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    generation: int = 0  # metadata.generation: pass as `expected_generation` to ops
 
     @property
     def key(self) -> tuple[str, str]:
