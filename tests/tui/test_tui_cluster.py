@@ -1,0 +1,268 @@
+"""The TUI against the real local control plane (fixtures from tests/fixtures/cluster.py).
+
+Each test drives the app with Pilot keys and checks the cluster with kubectl, the peer the
+on-call engineer would otherwise use.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui.app import FleetApp
+from tui.backend import KubeBackend
+from tui.screens.confirm import ConfirmScreen, PromptScreen
+from tui.screens.detail import DeploymentScreen
+
+pytestmark = [pytest.mark.cluster, pytest.mark.asyncio]
+SIZE = (200, 50)
+
+
+def dep(name: str, ns: str, replicas: int = 1, image: str = "serving:1.0", uri: str = "v1",
+        sim: str = "", deadline: int = 600) -> dict:
+    labels = {"app": name, "app.kubernetes.io/component": "model-server",
+              "app.kubernetes.io/name": "m", "app.kubernetes.io/version": uri}
+    if sim:
+        labels["fleet.test/sim"] = sim
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns,
+                     "labels": {"app.kubernetes.io/component": "model-server",
+                                "app.kubernetes.io/name": "m"},
+                     "annotations": {"kubernetes.io/change-cause": f"release {uri}"}},
+        "spec": {"replicas": replicas, "progressDeadlineSeconds": deadline,
+                 "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                     "name": "server", "image": image,
+                     "env": [{"name": "MODEL_URI", "value": f"hdfs://nn/m/{uri}"}],
+                     "readinessProbe": {"httpGet": {"path": "/ready", "port": 8501}},
+                 }]}}},
+    }
+
+
+def plain(renderable) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def make_app(kubeconfig: str, ns: str, **kw) -> FleetApp:
+    return FleetApp(lambda ctx, nss: KubeBackend(kubeconfig, ctx, nss), namespaces=[ns],
+                    age_refresh_s=0, **kw)
+
+
+async def until(pilot, predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def title(app: FleetApp) -> str:
+    return str(app.main.query_one("#deployments-pane").border_title)
+
+
+def cell(app: FleetApp, ns: str, name: str, column: str) -> str:
+    table = app.main.query_one("#dep-table")
+    try:
+        return str(table.get_cell(f"{ns}/{name}", column))
+    except Exception:  # noqa: BLE001 - row not there yet
+        return ""
+
+
+def wait_rollout(cluster, ns: str, name: str) -> None:
+    cluster.kubectl_run("rollout", "status", f"deployment/{name}", "-n", ns, "--timeout=60s")
+
+
+def new_revision(cluster, ns: str, name: str, uri: str) -> None:
+    """Change MODEL_URI + version label with a change-cause, then wait for the controller."""
+    patch = {"metadata": {"annotations": {"kubernetes.io/change-cause": f"release {uri}"}},
+             "spec": {"template": {
+                 "metadata": {"labels": {"app.kubernetes.io/version": uri}},
+                 "spec": {"containers": [{"name": "server", "env": [
+                     {"name": "MODEL_URI", "value": f"hdfs://nn/m/{uri}"}]}]}}}}
+    cluster.kubectl_run("patch", "deployment", name, "-n", ns, "-p", json.dumps(patch))
+    wait_rollout(cluster, ns, name)
+
+
+async def test_table_populates_and_follows_kubectl(cluster, namespace):
+    cluster.apply([dep(f"srv-{i}", namespace) for i in range(3)])
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: title(app).startswith(f"deployments({namespace})[3]"),
+                    what="3 rows")
+        cluster.kubectl_run("scale", "deployment", "srv-1", "-n", namespace, "--replicas=3")
+        await until(pilot, lambda: cell(app, namespace, "srv-1", "ready").endswith("/3"),
+                    what="READY …/3 after kubectl scale")
+        cluster.kubectl_run("delete", "deployment", "srv-2", "-n", namespace)
+        await until(pilot, lambda: title(app).startswith(f"deployments({namespace})[2]"),
+                    what="row removed after kubectl delete")
+
+
+async def test_filter_and_detail_probes(cluster, namespace):
+    cluster.apply([dep("alpha-ranker", namespace), dep("beta-tagger", namespace),
+                   dep("gamma-ranker", namespace)])
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "[3]" in title(app), what="3 rows")
+        await pilot.press("slash", *"ranker", "enter")
+        assert title(app).startswith(f"deployments({namespace})[2] </ranker>")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="detail")
+        await until(pilot, lambda: "http://:8501/ready" in plain(
+            app.screen.query_one("#probe-report").content),
+            what="probe spec with the readiness target", timeout=15)
+
+
+def _normal(d: dict) -> dict:
+    """What a rollback decides: template (minus names) and the revision/change-cause."""
+    tpl = copy.deepcopy(d["spec"]["template"])
+    tpl["metadata"]["labels"].pop("app", None)
+    ann = d["metadata"].get("annotations", {})
+    return {"template": tpl, "revision": ann.get("deployment.kubernetes.io/revision"),
+            "cause": ann.get("kubernetes.io/change-cause"), "replicas": d["spec"]["replicas"]}
+
+
+async def test_rollback_by_keys_equals_kubectl_rollout_undo(cluster, namespace):
+    for name in ("by-tui", "by-kubectl"):
+        cluster.apply(dep(name, namespace))
+        wait_rollout(cluster, namespace, name)
+        new_revision(cluster, namespace, name, "v2")
+        new_revision(cluster, namespace, name, "v3")
+    cluster.kubectl_run("rollout", "undo", "deployment/by-kubectl", "-n", namespace)
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "by-tui", "revision") == "3",
+                    what="by-tui at revision 3")
+        app.main.query_one("#dep-table").move_to((namespace, "by-tui"))
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        assert "revision 2" in app.screen.title_text
+        await pilot.press("enter")
+        await until(pilot, lambda: cell(app, namespace, "by-tui", "revision") == "4",
+                    what="revision 4 in the table")
+    a = cluster.get_json("deployment", "by-tui", "-n", namespace)
+    b = cluster.get_json("deployment", "by-kubectl", "-n", namespace)
+    assert _normal(a) == _normal(b)
+
+
+async def test_rollback_chosen_revision_on_a_stuck_rollout(cluster, namespace):
+    cluster.apply(dep("stuck", namespace, deadline=5))
+    wait_rollout(cluster, namespace, "stuck")
+    new_revision(cluster, namespace, "stuck", "v2")
+    bad = {"spec": {"template": {"metadata": {"labels": {"fleet.test/sim": "unready",
+                                                          "app.kubernetes.io/version": "v3"}}}}}
+    cluster.kubectl_run("patch", "deployment", "stuck", "-n", namespace, "-p", json.dumps(bad))
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "stuck", "rollout") == "stalled",
+                    timeout=60, what="stalled rollout")
+        await pilot.press("h")  # 1: history
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen)
+                    and len(app.screen.revisions) == 3, what="3 revisions")
+        await pilot.press("down", "down", "enter")  # 2, 3: revision 1, Enter
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        assert "revision 1" in app.screen.title_text
+        await pilot.press("enter")
+        await until(pilot, lambda: cell(app, namespace, "stuck", "rollout") == "complete",
+                    timeout=60, what="rollout complete after rollback")
+    d = cluster.get_json("deployment", "stuck", "-n", namespace)
+    assert "fleet.test/sim" not in d["spec"]["template"]["metadata"]["labels"]
+    assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v1"
+
+
+async def test_scale_by_keys(cluster, namespace):
+    cluster.apply(dep("scaler", namespace, replicas=1))
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "scaler", "ready") != "",
+                    what="row")
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen), what="prompt")
+        await pilot.press("4", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("enter")
+        await until(pilot, lambda: cell(app, namespace, "scaler", "ready").endswith("/4"),
+                    what="READY …/4")
+    d = cluster.get_json("deployment", "scaler", "-n", namespace)
+    assert d["spec"]["replicas"] == 4
+
+
+async def test_readonly_blocks_writes(cluster, namespace):
+    cluster.apply(dep("ro", namespace, replicas=2))
+    app = make_app(cluster.kubeconfig, namespace, readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "ro", "ready") != "", what="row")
+        assert not app.screen.active_bindings["s"].enabled
+        assert not app.screen.active_bindings["u"].enabled
+        await pilot.press("s", "5", "enter", "enter", "r", "enter")
+        await pilot.pause(1.0)
+        assert app.screen is app.main
+    d = cluster.get_json("deployment", "ro", "-n", namespace)
+    assert d["spec"]["replicas"] == 2
+    assert "kubectl.kubernetes.io/restartedAt" not in (
+        d["spec"]["template"]["metadata"].get("annotations") or {})
+
+
+async def test_forbidden_scale_is_disabled_with_reason(cluster, namespace, tmp_path: Path):
+    user = f"oncall-{namespace[-5:]}"
+    cluster.apply(dep("guarded", namespace))
+    cluster.apply([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "oncall", "namespace": namespace},
+         "rules": [
+             {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"],
+              "verbs": ["get", "list", "watch", "patch"]},
+             {"apiGroups": ["", "events.k8s.io"], "resources": ["pods", "events"],
+              "verbs": ["get", "list", "watch"]},
+             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
+         ]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "oncall", "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall"},
+         "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]},
+    ])
+    kubeconfig = cluster.user_kubeconfig(user, tmp_path / "user.kubeconfig")
+    app = make_app(kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "guarded", "ready") != "", what="row")
+        await until(pilot, lambda: (namespace, "scale") in app.permissions
+                    and not app.permissions[(namespace, "scale")][0], what="RBAC answer")
+        await pilot.pause(0.2)
+        assert not app.screen.active_bindings["s"].enabled
+        assert app.screen.active_bindings["u"].enabled  # patch is allowed
+        line = str(app.main.query_one("#perm-line").render())
+        assert "scale" in line and "disabled" in line
+    proc = cluster.kubectl_run("auth", "can-i", "patch", "deployments/scale", "-n", namespace,
+                               kubeconfig=kubeconfig, check=False)
+    assert proc.stdout.strip() == "no"
+
+
+async def test_api_away_shows_banner_and_recovers(cluster, namespace):
+    cluster.apply(dep("survivor", namespace, replicas=1))
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "survivor", "ready") != "", what="row")
+        banner = app.main.query_one("#banner")
+        cluster.stop_apiserver()
+        try:
+            await until(pilot, lambda: banner.has_class("-reconnecting"), timeout=60,
+                        what="reconnecting banner")
+            assert cell(app, namespace, "survivor", "ready") != ""  # last known rows stay
+        finally:
+            cluster.start_apiserver()
+        await until(pilot, lambda: not banner.has_class("-reconnecting"), timeout=90,
+                    what="banner gone after the API came back")
+        cluster.kubectl_run("scale", "deployment", "survivor", "-n", namespace,
+                            "--replicas=2")
+        await until(pilot, lambda: cell(app, namespace, "survivor", "ready").endswith("/2"),
+                    timeout=60, what="watch resumed")
