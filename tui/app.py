@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -531,7 +532,7 @@ class FleetApp(App):
         from tui.keys import palette_entries
 
         for title, help_text, action in palette_entries(self):
-            yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
+            yield SystemCommand(title, escape(help_text), lambda a=action: self.run_action(a))
 
     def on_unmount(self) -> None:
         if self.backend is not None:

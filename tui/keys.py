@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 # (area, key, action as run by App.run_action, description)
 KEYMAP: list[tuple[str, str, str, str]] = [
     ("Navigate", "↑ ↓ PgUp PgDn Home End", "", "move the cursor"),
@@ -43,7 +45,7 @@ def palette_entries(app: Any) -> list[tuple[str, str, str]]:
         if not action or action == "app.command_palette":
             continue
         name = action.split(".", 1)[1]
-        title = f"{area}: {desc.split(';')[0].split(' (')[0]} [{key}]"
+        title = escape(f"{area}: {desc.split(';')[0].split(' (')[0]}  ({key})")
         why = app.denied(name) if hasattr(app, "denied") and name in _WRITES else None
         out.append((title if not why else f"{title} — disabled: {why}", desc, action))
     return out

@@ -20,7 +20,11 @@ from tui.widgets.fleet_table import FleetTable
 from tui.widgets.progress import RolloutProgress
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from tui.app import FleetApp
+
+FILTER_DEBOUNCE = 0.08
 
 
 class MainScreen(Screen):
@@ -47,6 +51,7 @@ class MainScreen(Screen):
         self.deployments = deployments
         self.jobs = jobs
         self.view = "deployments"
+        self._filter_timer: Timer | None = None
 
     @property
     def fleet(self) -> FleetApp:
@@ -113,14 +118,22 @@ class MainScreen(Screen):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
         self.apply_filter(event.value)
         event.input.display = False
         self.table.focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        if event.input.has_focus:
-            self.apply_filter(event.value, quiet=True)
+        """Filter as you type, debounced so a burst of keys costs one table update."""
+        if not event.input.has_focus:
+            return
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        value = event.value
+        self._filter_timer = self.set_timer(FILTER_DEBOUNCE,
+                                            lambda: self.apply_filter(value, quiet=True))
 
     def apply_filter(self, text: str, quiet: bool = False) -> None:
         try:
