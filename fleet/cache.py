@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fleet import derive
-from fleet.errors import FleetError, Gone
+from fleet.errors import FleetError, Forbidden, Gone
 from fleet.events import FleetChange, Key
 from fleet.kube import collection_path
 from fleet.model import (
@@ -37,6 +37,7 @@ from fleet.model import (
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 NOTIFY_INTERVAL = 0.2  # seconds between notifications: at most 5/s
+FORBIDDEN_RETRY = 30.0  # seconds between retries of a resource type RBAC hides
 
 
 class Client(Protocol):
@@ -270,6 +271,7 @@ class _Reflector(threading.Thread):
         self.synced = threading.Event()
         self.lost = False
         self.relists = 0
+        self.forbidden = ""
         self.stream = None
         self._backoff = 0.0
 
@@ -292,6 +294,7 @@ class _Reflector(threading.Thread):
             stores.delete_missing(self.res.kind, self.namespace, seen)
         self.resource_version = rv
         self.need_list = False
+        self.forbidden = ""
         self.relists += 1
         self.cache._changed()
 
@@ -345,6 +348,12 @@ class _Reflector(threading.Thread):
             except Gone:
                 log.info("%s: 410 Gone, relisting", self.name)
                 self.need_list = True
+            except Forbidden as exc:
+                # RBAC hides this type: serve the rest of the fleet without it, retry slowly.
+                self.forbidden = exc.message
+                self.synced.set()
+                self.cache._connection_changed(exc.message)
+                stop.wait(FORBIDDEN_RETRY)
             except FleetError as exc:
                 if stop.is_set():
                     return
@@ -389,7 +398,12 @@ class FleetCache:
     def load_once(self) -> FleetCache:
         """One LIST per type, no watches (for one-shot commands like `fleet ls`)."""
         for r in self._reflectors:
-            r.list_once()
+            try:
+                r.list_once()
+            except Forbidden as exc:
+                if r.res.kind == "Deployment":
+                    raise
+                r.forbidden = exc.message  # e.g. no access to events: show the rest
             r.synced.set()
         self._connection = ConnectionState.SYNCED
         return self
@@ -435,6 +449,10 @@ class FleetCache:
             names = self._stores.events_by_involved.get((namespace, involved_name), ())
             evs = [self._stores.events[(namespace, n)] for n in names]
         return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+
+    def forbidden(self) -> list[str]:
+        """RBAC errors for resource types the cache cannot read (they stay empty)."""
+        return [r.forbidden for r in self._reflectors if r.forbidden]
 
     def relist_count(self, plural: str) -> int:
         return sum(r.relists for r in self._reflectors if r.res.plural == plural)

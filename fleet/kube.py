@@ -11,7 +11,6 @@ import contextlib
 import os
 import ssl
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -141,7 +140,6 @@ class KubeClient:
             )
         else:
             self._pool = urllib3.HTTPConnectionPool(self._host, self._port, **kw)
-        self._lock = threading.Lock()
 
     @classmethod
     def from_kubeconfig(

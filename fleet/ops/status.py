@@ -8,7 +8,7 @@ from typing import Any
 
 from fleet import deployutil
 from fleet.derive import condition
-from fleet.errors import FleetError, NotFound, Timeout
+from fleet.errors import FleetError, Gone, NotFound, Timeout
 from fleet.kube import collection_path
 from fleet.model import StatusResult
 from fleet.ops._common import get_deployment
@@ -94,12 +94,19 @@ def rollout_status(
         if left is not None and left <= 0:
             raise Timeout("timed out waiting for the condition")
         server_timeout = int(min(left, 300)) + 1 if left is not None else 300
-        stream = client.watch(
-            path,
-            {"fieldSelector": f"metadata.name={name}", "resourceVersion": rv,
-             "allowWatchBookmarks": "true", "timeoutSeconds": server_timeout},
-            read_timeout=server_timeout + 10,
-        )
+        try:
+            stream = client.watch(
+                path,
+                {"fieldSelector": f"metadata.name={name}", "resourceVersion": rv,
+                 "allowWatchBookmarks": "true", "timeoutSeconds": server_timeout},
+                read_timeout=server_timeout + 10,
+            )
+        except Gone:  # our resourceVersion expired: observe afresh, then watch from there
+            dep = get_deployment(client, namespace, name)
+            rv = (dep.get("metadata") or {}).get("resourceVersion", "")
+            if emit(dep):
+                return StatusResult(namespace, name, tuple(messages), True)
+            continue
         try:
             for ev in stream:
                 etype, obj = ev.get("type"), ev.get("object") or {}
