@@ -468,7 +468,8 @@ class FleetApp(App):
             if values is None:
                 return
             try:
-                plan = rollout_plan(dep, values["model_uri"], values["image"], values["reason"])
+                plan = rollout_plan(dep, values["model_uri"], values["image"], values["reason"],
+                                    values["version"])
             except ValueError as exc:
                 self.notify(str(exc), severity="warning")
                 return
@@ -476,6 +477,7 @@ class FleetApp(App):
 
         fields = [("model_uri", "model URI (env MODEL_URI)", dep.model_uri),
                   ("image", "container image", dep.image),
+                  ("version", "version label (app.kubernetes.io/version)", dep.version),
                   ("reason", "change-cause", "")]
         self.push_screen(PromptScreen(f"Roll out {dep.namespace}/{dep.name}", fields), got)
 

@@ -121,11 +121,11 @@ class KubeBackend:
                                  expected_generation=generation or None)
 
     def rollout(self, ns: str, name: str, model_uri: str | None, image: str | None,
-                reason: str | None) -> Any:
+                reason: str | None, version: str | None = None) -> Any:
         from fleet.ops import rollout
 
         return rollout.rollout(self.client, ns, name, model_uri=model_uri, image=image,
-                               reason=reason)
+                               version=version, reason=reason)
 
     def scale(self, ns: str, name: str, replicas: int, current: int | None = None) -> Any:
         from fleet.ops import scale

@@ -30,7 +30,8 @@ def _one(backend: Any, plan: Plan, ns: str, name: str) -> Any:
     if plan.action == "resume":
         return backend.resume(ns, name)
     if plan.action == "rollout":
-        return backend.rollout(ns, name, p.get("model_uri"), p.get("image"), p.get("reason"))
+        return backend.rollout(ns, name, p.get("model_uri"), p.get("image"), p.get("reason"),
+                               p.get("version"))
     raise ValueError(f"unknown action {plan.action}")
 
 

@@ -166,7 +166,8 @@ def pause_plan(deps: Sequence[ModelDeployment], pause: bool) -> Plan:
                 [d.key for d in deps])
 
 
-def rollout_plan(d: ModelDeployment, model_uri: str, image: str, reason: str) -> Plan:
+def rollout_plan(d: ModelDeployment, model_uri: str, image: str, reason: str,
+                 version: str = "") -> Plan:
     lines: list[RenderableType] = [Text(_name(d), style="bold")]
     changes = {}
     if model_uri and model_uri != d.model_uri:
@@ -177,8 +178,12 @@ def rollout_plan(d: ModelDeployment, model_uri: str, image: str, reason: str) ->
         lines.append(Text.assemble("  image          ", (d.image or "-", "red"), " → ",
                                    (image, "green")))
         changes["image"] = image
+    if version and version != d.version:
+        lines.append(Text.assemble("  version label  ", (d.version or "-", "red"), " → ",
+                                   (version, "green")))
+        changes["version"] = version
     if not changes:
-        raise ValueError("nothing to roll out: the model URI and image are unchanged")
+        raise ValueError("nothing to roll out: the model URI, image and version are unchanged")
     cause = reason or "fleet rollout"
     lines.append(Text(f"  change-cause   {cause!r}; creates revision {d.revision + 1}"))
     return Plan("rollout", f"Roll out a new version of {_name(d)}?", lines, [d.key],

@@ -129,7 +129,7 @@ class FakeBackend:
     def rollback(self, ns, name, to_revision=0, generation=None):
         return self._op("rolled back", ns, name, to_revision=to_revision)
 
-    def rollout(self, ns, name, model_uri, image, reason):
+    def rollout(self, ns, name, model_uri, image, reason, version=None):
         return self._op("rolled out", ns, name, model_uri=model_uri, image=image)
 
     def scale(self, ns, name, replicas, current=None):

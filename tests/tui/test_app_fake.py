@@ -230,3 +230,31 @@ async def test_backend_error_does_not_crash():
         await pilot.press("s", "3", "enter", "enter")
         await settle(pilot, app)
         assert app.is_running
+
+
+async def test_rollout_by_keys_shows_exact_change():
+    fb = FakeBackend([deployment(1)])
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("o")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"hdfs://nn/m/v9", "enter", "enter", "enter", "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        body = "\n".join(str(x) for x in app.screen.body)
+        assert "MODEL_URI" in body and "hdfs://nn/m/v9" in body and "image" not in body
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert fb.calls[0][3]["model_uri"] == "hdfs://nn/m/v9"
+
+
+async def test_palette_runs_actions():
+    app = make_app(FakeBackend([deployment(1)]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Scale")
+        await pilot.pause(0.8)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PromptScreen)

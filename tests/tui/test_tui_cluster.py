@@ -266,3 +266,100 @@ async def test_api_away_shows_banner_and_recovers(cluster, namespace):
                             "--replicas=2")
         await until(pilot, lambda: cell(app, namespace, "survivor", "ready").endswith("/2"),
                     timeout=60, what="watch resumed")
+
+
+async def test_rollout_pause_resume_restart_by_keys(cluster, namespace):
+    cluster.apply(dep("ops", namespace))
+    wait_rollout(cluster, namespace, "ops")
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "ops", "revision") == "1", what="row")
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen), what="prompt")
+        await pilot.press(*"hdfs://nn/m/v7", "enter", "enter")
+        await pilot.press(*"v7", "enter", *"hotfix", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("enter")
+        await until(pilot, lambda: cell(app, namespace, "ops", "revision") == "2",
+                    what="revision 2 after rollout")
+        # the progress panel follows the rollout
+        assert app.main.query_one("#progress").has_class("-active")
+        await pilot.press("z", "enter")
+        await until(pilot, lambda: cell(app, namespace, "ops", "rollout") == "paused",
+                    what="paused")
+        await pilot.press("z", "enter")
+        await until(pilot, lambda: cell(app, namespace, "ops", "rollout") != "paused",
+                    what="resumed")
+        await pilot.press("r", "enter")
+        await until(pilot, lambda: cell(app, namespace, "ops", "revision") == "3",
+                    what="revision 3 after restart")
+    d = cluster.get_json("deployment", "ops", "-n", namespace)
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "MODEL_URI", "value": "hdfs://nn/m/v7"} in c["env"]
+    assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v7"
+    assert d["metadata"]["annotations"]["kubernetes.io/change-cause"] == "hotfix"
+    assert not d["spec"].get("paused")
+    assert "kubectl.kubernetes.io/restartedAt" in d["spec"]["template"]["metadata"]["annotations"]
+
+
+async def test_bulk_scale_and_undo_recent_rollouts(cluster, namespace):
+    for name in ("b-0", "b-1", "b-2"):
+        cluster.apply(dep(name, namespace))
+        wait_rollout(cluster, namespace, name)
+    for name in ("b-0", "b-1"):
+        new_revision(cluster, namespace, name, "v2")
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "[3]" in title(app), what="rows")
+        await pilot.press("space", "space", "s", "2", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        assert "2 deployments" in app.screen.title_text
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResultScreen", what="results")
+        assert len(app.screen.ok) == 2 and not app.screen.failed
+        await pilot.press("escape")
+        await until(pilot, lambda: cell(app, namespace, "b-1", "ready").endswith("/2"),
+                    what="b-1 scaled")
+        await pilot.press("W")
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # the default window: 15 minutes
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="undo plan")
+        assert "Undo 2 rollouts" in app.screen.title_text
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResultScreen", what="results")
+        assert len(app.screen.ok) == 2
+    for name in ("b-0", "b-1"):
+        d = cluster.get_json("deployment", name, "-n", namespace)
+        assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v1"
+    assert cluster.get_json("deployment", "b-2", "-n", namespace)["spec"]["replicas"] == 1
+
+
+async def test_jobs_view_shows_gpu_holders_and_pending(cluster, namespace):
+    def job(name: str, gpus: int) -> dict:
+        res = {"requests": {"nvidia.com/gpu": str(gpus)}, "limits": {"nvidia.com/gpu": str(gpus)}}
+        return {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": {"app.kubernetes.io/component": "training"}},
+                "spec": {"backoffLimit": 0, "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/component": "training"}},
+                    "spec": {"restartPolicy": "Never", "containers": [
+                        {"name": "t", "image": "trainer:1", "resources": res}]}}}}
+
+    cluster.apply([job("fits", 1), job("too-big", 64)])
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("J")
+        table = app.main.query_one("#job-table")
+
+        def state(name: str) -> str:
+            try:
+                return str(table.get_cell(f"{namespace}/{name}", "state"))
+            except Exception:  # noqa: BLE001
+                return ""
+
+        await until(pilot, lambda: state("fits") == "running", timeout=60, what="fits running")
+        await until(pilot, lambda: state("too-big") == "pending", timeout=60,
+                    what="too-big pending")
+        assert str(table.get_cell(f"{namespace}/too-big", "gpus")) == "64"
+        assert str(app.main.query_one("#jobs-pane").border_title).startswith(
+            f"jobs({namespace})[2]")
