@@ -200,7 +200,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from fleet.ops import rollout
+    from fleet.ops.rollout import rollout
 
     client = _client(args)
     result = rollout(client, client.namespace, args.name, model_uri=args.model_uri,
@@ -211,7 +211,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from fleet.ops import rollback
+    from fleet.ops.rollback import rollback
 
     client = _client(args)
     result = rollback(client, client.namespace, args.name, args.to_revision, dry_run=args.dry_run,
@@ -220,7 +220,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from fleet.ops import format_history, history
+    from fleet.ops.history import format_history, history
 
     client = _client(args)
     revs = history(client, client.namespace, args.name)
@@ -232,7 +232,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from fleet.ops import rollout_status
+    from fleet.ops.status import rollout_status
 
     client = _client(args)
     printer = None if args.output == "json" else (lambda m: print(m, flush=True))
@@ -247,7 +247,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    from fleet.ops import scale
+    from fleet.ops.scale import scale
 
     client = _client(args)
     result = scale(client, client.namespace, args.name, args.replicas,
@@ -256,13 +256,14 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 def cmd_simple(args: argparse.Namespace) -> int:
-    from fleet import ops
+    from fleet.ops import restart
+    from fleet.ops.bulk import run_bulk
 
     client = _client(args)
-    fn = getattr(ops, args.verb)
+    fn = getattr(restart, args.verb)
     if len(args.names) == 1:
         return _op_result(args, fn(client, client.namespace, args.names[0]))
-    bulk = ops.run_bulk(lambda ns, n: fn(client, ns, n),
+    bulk = run_bulk(lambda ns, n: fn(client, ns, n),
                         [(client.namespace, n) for n in args.names])
     return _print_bulk(args, bulk)
 
@@ -295,7 +296,7 @@ def cmd_probes(args: argparse.Namespace) -> int:
 
 
 def cmd_undo_wave(args: argparse.Namespace) -> int:
-    from fleet.ops import undo_wave, undo_wave_candidates
+    from fleet.ops.bulk import undo_wave, undo_wave_candidates
 
     client = _client(args)
     namespaces = None if args.all_namespaces else [client.namespace]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fleet import ops  # noqa: E402
 from fleet.kube import KubeClient, collection_path, deployment_path  # noqa: E402
+from fleet.ops import history, rollback, rollout  # noqa: E402
 
 NS = "bench-ops"
 
@@ -58,10 +58,10 @@ def setup(client: KubeClient, count: int) -> list[str]:
         client.post(collection_path("apps/v1", "deployments", NS), manifest(n))
     time.sleep(2)
     for n in names:
-        ops.rollout(client, NS, n, image="registry.invalid/serve:2", reason="bench v2")
+        rollout.rollout(client, NS, n, image="registry.invalid/serve:2", reason="bench v2")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        revs = [ops.history(client, NS, n) for n in names]
+        revs = [history.history(client, NS, n) for n in names]
         if all(len(r) == 2 for r in revs):
             return names
         time.sleep(1)
@@ -102,7 +102,7 @@ def main() -> None:
         single = []
         for n in names[: args.runs * 4]:
             t0 = time.perf_counter()
-            ops.rollback(client, NS, n)
+            rollback.rollback(client, NS, n)
             single.append((time.perf_counter() - t0) * 1000)
         print(f"single rollback, fleet.ops API: {summary(single, 'ms')}")
         wait_observed(client, names)
@@ -123,7 +123,7 @@ def main() -> None:
         bulk, seq, par = [], [], []
         for _ in range(args.runs):
             t0 = time.perf_counter()
-            res = ops.run_bulk(lambda ns, n: ops.rollback(client, ns, n),
+            res = bulk.run_bulk(lambda ns, n: rollback.rollback(client, ns, n),
                                [(NS, n) for n in names])
             bulk.append(time.perf_counter() - t0)
             assert res.ok, [r.message for r in res.failed]

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fleet import ops
 from fleet.cache import FleetCache
 from fleet.errors import Conflict, Forbidden
 from fleet.kube import KubeClient
 from fleet.model import ConnectionState, ProbeHealth
-from fleet.ops import probes
+from fleet.ops import access, bulk, probes, restart, rollback, rollout, scale
 from tests.fixtures.cluster import TestCluster, wait_for
 from tests.fleet.clusterkit import fleet, kubectl, model_deployment, settled, with_history
 
@@ -145,13 +144,13 @@ def test_view_only_user_gets_forbidden_and_nothing_changes(cluster, namespace, t
     kc = cluster.user_kubeconfig("viewer", tmp_path / "viewer.kubeconfig")
     viewer = KubeClient.from_kubeconfig(kc)
     before = cluster.get_json("deployment", "m", "-n", namespace)
-    assert ops.can_i(viewer, "patch", "deployments", namespace)[0] is False
-    assert ops.can_i(viewer, "get", "deployments", namespace)[0]
-    for op in (lambda: ops.rollback(viewer, namespace, "m"),
-               lambda: ops.scale(viewer, namespace, "m", 5),
-               lambda: ops.restart(viewer, namespace, "m"),
-               lambda: ops.pause(viewer, namespace, "m"),
-               lambda: ops.rollout(viewer, namespace, "m", image="x/y:2")):
+    assert access.can_i(viewer, "patch", "deployments", namespace)[0] is False
+    assert access.can_i(viewer, "get", "deployments", namespace)[0]
+    for op in (lambda: rollback.rollback(viewer, namespace, "m"),
+               lambda: scale.scale(viewer, namespace, "m", 5),
+               lambda: restart.restart(viewer, namespace, "m"),
+               lambda: restart.pause(viewer, namespace, "m"),
+               lambda: rollout.rollout(viewer, namespace, "m", image="x/y:2")):
         with pytest.raises(Forbidden, match='User "viewer" cannot patch resource "deployments'):
             op()
     f = fleet(cluster, "rollback", "m", "-n", namespace, kubeconfig=kc)
@@ -177,7 +176,7 @@ def test_rollback_raced_by_another_writer_is_reported(cluster, namespace, client
 
     client.patch = patch_after_someone_else  # the other writer lands between our GET and PATCH
     with pytest.raises(Conflict) as info:
-        ops.rollback(client, namespace, "m")
+        rollback.rollback(client, namespace, "m")
     assert "was changed by kubectl-set" in info.value.message
     assert "nothing was rolled back" in info.value.message
     d = cluster.get_json("deployment", "m", "-n", namespace)
@@ -192,7 +191,7 @@ def test_undo_wave_rolls_back_recent_rollouts_only(cluster, namespace, client):
     for name in ("a", "b"):
         cluster.kubectl_run("set", "image", "-n", namespace, f"deployment/{name}",
                             "server=registry.invalid/serve:bad")
-    cands = ops.undo_wave_candidates(client, timedelta(minutes=10), [namespace])
+    cands = bulk.undo_wave_candidates(client, timedelta(minutes=10), [namespace])
     assert sorted((c.name, c.revision, c.previous_revision) for c in cands) == [
         ("a", 2, 1), ("b", 2, 1)]
     res = fleet(cluster, "undo-wave", "--since", "10m", "--yes", "-n", namespace)

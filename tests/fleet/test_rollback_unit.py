@@ -6,7 +6,8 @@ import pytest
 
 from fleet.errors import Conflict, DeploymentPaused, NoRolloutHistory, NotFound
 from fleet.kube import collection_path, deployment_path
-from fleet.ops import rollback, rollout
+from fleet.ops.rollback import rollback
+from fleet.ops.rollout import rollout
 from tests.fleet.fakeapi import FakeApi
 from tests.fleet.objects import history_set
 
