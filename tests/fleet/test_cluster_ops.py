@@ -201,3 +201,33 @@ def test_undo_wave_rolls_back_recent_rollouts_only(cluster, namespace, client):
     for name in ("a", "b"):
         d = settled(cluster, namespace, name)
         assert d["spec"]["template"]["spec"]["containers"][0]["image"].endswith("serve:1")
+
+
+def test_ls_shows_model_deployments_and_training_jobs(cluster, namespace):
+    import json
+
+    cluster.apply(model_deployment("m", namespace))
+    other = model_deployment("web", namespace)
+    other["metadata"]["labels"]["app.kubernetes.io/component"] = "frontend"
+    other["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "frontend"
+    cluster.apply(other)
+    cluster.apply({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "train", "namespace": namespace,
+                     "labels": {"app.kubernetes.io/component": "training"}},
+        "spec": {"parallelism": 1, "completions": 1, "template": {
+            "metadata": {"annotations": {"fleet.test/complete-after": "600s"}},
+            "spec": {"restartPolicy": "Never", "containers": [{
+                "name": "t", "image": "registry.invalid/train:1",
+                "resources": {"limits": {"nvidia.com/gpu": "2"}}}]}}},
+    })
+    settled(cluster, namespace, "m")
+    res = fleet(cluster, "ls", "-n", namespace, "-o", "json")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [(r["name"], r["model"], r["desired"], r["probe_health"]) for r in rows] == [
+        ("m", "m", 2, "ok")]
+    table = fleet(cluster, "ls", "-n", namespace).stdout.splitlines()
+    assert table[0].split()[:3] == ["NAME", "MODEL", "VERSION"] and table[1].split()[0] == "m"
+    jobs = json.loads(fleet(cluster, "ls", "--jobs", "-n", namespace, "-o", "json").stdout)
+    assert [(j["name"], j["kind"], j["gpus"]) for j in jobs] == [("train", "training", 2)]
