@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -77,10 +78,14 @@ def with_history(cluster: TestCluster, ns: str, name: str, revisions: int = 3) -
     cluster.apply(model_deployment(name, ns))
     settled(cluster, ns, name)
     for v in range(2, revisions + 1):
-        cluster.kubectl_run("annotate", "-n", ns, f"deployment/{name}", "--overwrite",
-                            f"kubernetes.io/change-cause=release {v}")
-        cluster.kubectl_run("set", "image", "-n", ns, f"deployment/{name}",
-                            f"server={IMAGE.format(v)}")
+        # One write for cause + image, so no controller sync can land between them.
+        patch = json.dumps([
+            {"op": "add", "path": "/metadata/annotations/kubernetes.io~1change-cause",
+             "value": f"release {v}"},
+            {"op": "replace", "path": "/spec/template/spec/containers/0/image",
+             "value": IMAGE.format(v)},
+        ])
+        cluster.kubectl_run("patch", "-n", ns, f"deployment/{name}", "--type=json", "-p", patch)
         settled(cluster, ns, name)
 
 
