@@ -46,10 +46,22 @@ def changed_by_other(name: str, seen: dict[str, Any], now: dict[str, Any], what:
     )
 
 
-def _is_test_failure(exc: FleetError) -> bool:
-    return exc.status in (409, 422) and (
-        isinstance(exc, Conflict) or "test" in exc.message.lower()
-    )
+def reread_if_raced(
+    client: Any, namespace: str, name: str, seen: dict[str, Any], exc: FleetError
+) -> dict[str, Any] | None:
+    """After a PATCH led by a resourceVersion `test` failed: the fresh object if it moved on
+    since `seen` (the test failed: a race), else None (a genuine error to report as is).
+
+    The apiserver answers a failed JSON-patch `test` with a bare 422 ("the server rejected our
+    request..."), so the resourceVersion comparison, not the message, decides.
+    """
+    if exc.status not in (409, 422):
+        return None
+    try:
+        fresh = get_deployment(client, namespace, name)
+    except FleetError:
+        return None
+    return fresh if _rv(fresh) != _rv(seen) else None
 
 
 def check_expected(
@@ -118,10 +130,10 @@ def rollback(
         try:
             out = client.patch(deployment_path(namespace, name), patch, JSON_PATCH)
         except FleetError as exc:
-            if not _is_test_failure(exc):
+            fresh = reread_if_raced(client, namespace, name, dep, exc)
+            if fresh is None:
                 rev = deployutil.revision_of(rs)
                 raise exc.wrap(f"failed restoring revision {rev}") from exc
-            fresh = get_deployment(client, namespace, name)
             if _generation(fresh) != _generation(dep) or attempt == MAX_ATTEMPTS - 1:
                 raise changed_by_other(name, dep, fresh, "rolled back") from exc
             dep = fresh  # only status moved: decide again on the fresh object

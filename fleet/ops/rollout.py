@@ -18,10 +18,10 @@ from fleet.ops._common import get_deployment, ref
 from fleet.ops.rollback import (
     MAX_ATTEMPTS,
     _generation,
-    _is_test_failure,
     _rv,
     changed_by_other,
     check_expected,
+    reread_if_raced,
 )
 
 
@@ -122,9 +122,9 @@ def rollout(
         try:
             out = client.patch(deployment_path(namespace, name), ops, JSON_PATCH)
         except FleetError as exc:
-            if not _is_test_failure(exc):
+            fresh = reread_if_raced(client, namespace, name, dep, exc)
+            if fresh is None:
                 raise
-            fresh = get_deployment(client, namespace, name)
             if _generation(fresh) != _generation(dep) or attempt == MAX_ATTEMPTS - 1:
                 raise changed_by_other(name, dep, fresh, "rolled out") from exc
             dep = fresh

@@ -82,9 +82,11 @@ class FakeApi:
             last = parts[-1]
             if op["op"] == "test":
                 if parent.get(last) != op["value"]:
+                    # kube-apiserver: NewGenericServerResponse(422, ...) hides the jsonpatch
+                    # text in details.causes; the message says nothing about the test.
                     raise errors.Invalid(
-                        "Error from server: testing value /metadata/resourceVersion failed: "
-                        "test failed", status=422)
+                        "Error from server (Invalid): the server rejected our request due to "
+                        "an error in our request", status=422, reason="Invalid")
             elif isinstance(parent, list):
                 if last == "-":
                     parent.append(copy.deepcopy(op["value"]))
