@@ -123,10 +123,6 @@ def create_app(cfg: ServingConfig) -> Sanic:
             return apply_top_k(outputs, host.label_output, host.labels, k)
         return outputs
 
-    @app.on_request(priority=100)
-    async def stamp(request: Request) -> None:
-        request.ctx.started = time.perf_counter()
-
     # -- health and server metadata ------------------------------------------
     @app.get("/v2/health/live")
     async def live(request: Request) -> HTTPResponse:
@@ -175,6 +171,7 @@ def create_app(cfg: ServingConfig) -> Sanic:
 
     @app.post("/v1/models/<rest:path>")
     async def v1_post(request: Request, rest: str) -> HTTPResponse:
+        request.ctx.started = time.perf_counter()
         m = V1_PATH.match(rest)
         if not m or m["tail"] is None or m["tail"] == "/metadata":
             raise ClientError(404, f"no route for POST /v1/models/{rest}")
@@ -220,6 +217,7 @@ def create_app(cfg: ServingConfig) -> Sanic:
 
     @app.post("/v2/models/<rest:path>")
     async def v2_infer(request: Request, rest: str) -> HTTPResponse:
+        request.ctx.started = time.perf_counter()
         m = V2_PATH.match(rest)
         if not m or m["tail"] != "/infer":
             raise ClientError(404, f"no route for POST /v2/models/{rest}")
