@@ -98,9 +98,13 @@ def snapshot(cluster: TestCluster, ns: str, name: str) -> dict[str, Any]:
          rs["spec"]["template"]["spec"]["containers"][0]["image"],
          rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision-history", ""))
         for rs in rses)
+    annotations = dict(d["metadata"].get("annotations", {}))
+    applied = "kubectl.kubernetes.io/last-applied-configuration"
+    if applied in annotations:  # names the twin's namespace; everything else must match
+        annotations[applied] = annotations[applied].replace(f'"{ns}"', '"NS"')
     return {
         "template": d["spec"]["template"],
-        "annotations": d["metadata"].get("annotations", {}),
+        "annotations": annotations,
         "paused": d["spec"].get("paused", False),
         "replicas": d["spec"]["replicas"],
         "revisions": revs,
