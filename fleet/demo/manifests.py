@@ -88,8 +88,8 @@ def revision_patch(d: DeploymentPlan, r: RevisionPlan) -> dict[str, Any]:
 def job(j: JobPlan) -> dict[str, Any]:
     annotations = {}
     labels = {COMPONENT_LABEL: j.kind, NAME_LABEL: j.name.rsplit("-", 1)[0], SEED_LABEL: "1"}
-    if j.complete_after:
-        annotations["fleet.test/complete-after"] = j.complete_after
+    # kwok completes Job pods after this delay (its default is 5s): "" means "keeps running".
+    annotations["fleet.test/complete-after"] = j.complete_after or "8760h"
     if j.fail:
         labels[SIM_LABEL] = "fail"
     resources: dict[str, Any] = {"requests": {"cpu": "500m", "memory": "1Gi"}}
