@@ -186,11 +186,21 @@ def kwok(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
     ]
 
 
+# Defaults are spelled out: kwok leaves them at 0 when options come from a config file.
 KWOK_CONFIG_HEADER = """apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
+metadata:
+  name: modelfleet
 options:
   cidr: {cidr}
   nodeIP: {ip}
+  nodeLeaseDurationSeconds: 40
+  nodeLeaseParallelism: 4
+  podPlayStageParallelism: 8
+  nodePlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 4
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: true
 ---
 """
 
