@@ -122,10 +122,10 @@ def _server(tmp_path_factory: pytest.TempPathFactory, name: str, args: list[str]
 @pytest.fixture(scope="session")
 def latency_server(demo_model: Path, tmp_path_factory: pytest.TempPathFactory
                    ) -> Iterator[Server]:
-    """Latency mode, runtime chosen by the selection rules."""
+    """Latency mode, runtime chosen by the selection rules, response cache on."""
     srv = _server(tmp_path_factory, "latency", [
         "--model-name", "digits", "--model-uri", str(demo_model), "--mode", "latency",
-        "--request-max-bytes", "200000", "--max-batch-size", "16"])
+        "--request-max-bytes", "200000", "--max-batch-size", "16", "--cache-size", "64"])
     srv.wait()
     yield srv
     srv.stop()

@@ -153,3 +153,25 @@ def test_metrics(server: Server, holdout, path: str) -> None:
     assert "request_latency_seconds_bucket" in text
     assert 'model_ready{model_name="digits"} 1.0' in text
     assert "model_load_seconds" in text and "queue_depth" in text
+
+
+def _cache_hits(srv: Server) -> float:
+    text = httpx.get(f"{srv.url}/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith("response_cache_hits_total{"))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_latency_cache_serves_repeats(latency_server: Server, holdout) -> None:
+    x, _ = holdout
+    body = {"instances": x[300:302].tolist()}
+    before = _cache_hits(latency_server)
+    first = predict_v1(latency_server, body)
+    second = predict_v1(latency_server, body)
+    topk = predict_v1(latency_server, body, top_k=1)  # another query: not the cached answer
+    assert first.status_code == second.status_code == topk.status_code == 200
+    assert second.content == first.content and topk.content != first.content
+    assert _cache_hits(latency_server) == before + 1
+    bad = {"instances": [[1]]}  # errors are never cached
+    assert predict_v1(latency_server, bad).status_code == 400
+    assert predict_v1(latency_server, bad).status_code == 400
+    assert _cache_hits(latency_server) == before + 1
