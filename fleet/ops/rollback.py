@@ -131,9 +131,8 @@ def rollback(
             out = client.patch(deployment_path(namespace, name), patch, JSON_PATCH)
         except FleetError as exc:
             fresh = reread_if_raced(client, namespace, name, dep, exc)
-            if fresh is None:
-                rev = deployutil.revision_of(rs)
-                raise exc.wrap(f"failed restoring revision {rev}") from exc
+            if fresh is None:  # kubectl names the *requested* revision here (0 = previous)
+                raise exc.wrap(f"failed restoring revision {to_revision}") from exc
             if _generation(fresh) != _generation(dep) or attempt == MAX_ATTEMPTS - 1:
                 raise changed_by_other(name, dep, fresh, "rolled back") from exc
             dep = fresh  # only status moved: decide again on the fresh object

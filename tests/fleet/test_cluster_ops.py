@@ -73,9 +73,12 @@ def test_forced_410_relists_and_converges(cluster, namespace, client):
         wait_for(lambda: len(cache.deployments()) == 1)
         reflector = next(r for r in cache._reflectors if r.res.plural == "deployments")
         before = cache.relist_count("deployments")
-        reflector.resource_version = "1"  # far older than the watch cache window → 410
+        # Drop the watch with a resume point far older than the watch cache window: the
+        # re-watch gets 410 Gone and must relist; the write lands after, so no event can
+        # overwrite the planted resourceVersion first.
+        reflector.resource_version = "1"
+        reflector.stream.close()
         cluster.kubectl_run("scale", "-n", namespace, "deployment/m0", "--replicas=5")
-        reflector.stream.close()  # drop the watch; the resume from RV 1 must relist
         wait_for(lambda: cache.relist_count("deployments") > before, timeout=30,
                  what="relist after 410 Gone")
         wait_for(lambda: cache.deployments()[0].desired == 5, timeout=30)
@@ -191,6 +194,8 @@ def test_undo_wave_rolls_back_recent_rollouts_only(cluster, namespace, client):
     for name in ("a", "b"):
         cluster.kubectl_run("set", "image", "-n", namespace, f"deployment/{name}",
                             "server=registry.invalid/serve:bad")
+    for name in ("a", "b"):
+        settled(cluster, namespace, name)  # the controller has recorded revision 2
     cands = bulk.undo_wave_candidates(client, timedelta(minutes=10), [namespace])
     assert sorted((c.name, c.revision, c.previous_revision) for c in cands) == [
         ("a", 2, 1), ("b", 2, 1)]
