@@ -335,6 +335,24 @@ def test_rendered_security_and_env(rendered: dict[str, list[Obj]], variant: str)
     assert not c["image"].endswith(":latest") and ":" in c["image"]
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_rendered_env_is_a_valid_server_config(rendered: dict[str, list[Obj]],
+                                               variant: str) -> None:
+    """Every env var is an option `python -m serving` knows, and the values parse."""
+    from serving import config
+
+    known = set(re.findall(r"\[\$([A-Z_]+)\]", config.build_parser({}).format_help()))
+    c = server(one(rendered[variant], "Deployment"))
+    env = env_of(c)
+    assert env.keys() <= known, f"unknown to the server: {sorted(env.keys() - known)}"
+    values = {name: e.get("value", "") for name, e in env.items()}
+    values["HOST"] = "127.0.0.1"  # stands in for status.podIP
+    cfg = config.load([], values)
+    assert cfg.mode == MODE[variant]
+    assert cfg.port == c["ports"][0]["containerPort"]
+    assert cfg.model_name == values["MODEL_NAME"] and cfg.model_uri == values["MODEL_URI"]
+
+
 def _cpu(q: str) -> float:
     return float(q[:-1]) / 1000 if q.endswith("m") else float(q)
 
