@@ -141,7 +141,8 @@ class LocalCluster:
             if not processes.alive(pid, binary):
                 log = self.layout.logs / f"{name}.log"
                 raise ClusterError(
-                    f"{name} exited during start. Last lines of {log}:\n"
+                    f"{name} exited during start (exit status {processes.exit_code(pid)}). "
+                    f"Last lines of {log}:\n"
                     f"{processes.log_tail(log)}"
                 )
             if self._healthy(name, ports):

@@ -9,6 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
+# Children started by this process: polled for their exit status instead of guessing from /proc.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> int:
     """Start a component in its own session (it outlives `fleet cluster up`); returns its pid."""
@@ -25,7 +28,14 @@ def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None 
         )
     finally:
         log.close()
+    _children[proc.pid] = proc
     return proc.pid
+
+
+def exit_code(pid: int) -> int | None:
+    """The exit status of a child this process started, once it has exited."""
+    proc = _children.get(pid)
+    return proc.poll() if proc else None
 
 
 def _cmdline(pid: int) -> str:
@@ -37,6 +47,9 @@ def _cmdline(pid: int) -> str:
 
 def alive(pid: int, binary: str | None = None) -> bool:
     """True when `pid` runs and (if given) is still the binary we started, not a reused pid."""
+    proc = _children.get(pid)
+    if proc is not None:
+        return proc.poll() is None
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     except OSError:
