@@ -77,7 +77,9 @@ def test_forced_410_relists_and_converges(cluster, namespace, client):
         # re-watch gets 410 Gone and must relist; the write lands after, so no event can
         # overwrite the planted resourceVersion first.
         reflector.resource_version = "1"
-        reflector.stream.close()
+        stream = reflector.stream  # None if it is between watches: it then resumes from "1"
+        if stream is not None:
+            stream.close()
         cluster.kubectl_run("scale", "-n", namespace, "deployment/m0", "--replicas=5")
         wait_for(lambda: cache.relist_count("deployments") > before, timeout=30,
                  what="relist after 410 Gone")
