@@ -273,6 +273,8 @@ class _Reflector(threading.Thread):
         self.relists = 0
         self.forbidden = ""
         self.stream = None
+        self._expire = False  # test hook: resume the next watch from a compacted RV
+        self._stream_lock = threading.Lock()
         self._backoff = 0.0
 
     def _query(self) -> dict[str, Any]:
@@ -301,13 +303,20 @@ class _Reflector(threading.Thread):
     def _watch_once(self) -> None:
         path = collection_path(self.res.group_version, self.res.plural, self.namespace)
         q = self._query()
+        with self._stream_lock:
+            if self._expire:
+                self._expire = False
+                self.resource_version = "1"  # far older than any watch cache window: 410
         timeout = random.randint(240, 300)
         q.update(
             resourceVersion=self.resource_version, allowWatchBookmarks="true",
             timeoutSeconds=timeout,
         )
         stream = self.cache.client.watch(path, q, read_timeout=timeout + 30)
-        self.stream = stream
+        with self._stream_lock:
+            self.stream = stream
+            if self._expire:  # asked to expire while this watch was opening
+                stream.close()
         self._set_lost(False)
         self._backoff = 0.0
         try:
@@ -328,6 +337,15 @@ class _Reflector(threading.Thread):
                     self.resource_version = rv
         finally:
             self.stream = None
+            stream.close()
+
+    def expire(self) -> None:
+        """Drop the current watch and resume from a long-compacted resourceVersion, so the
+        server answers 410 Gone and the reflector must relist (exercises that path live)."""
+        with self._stream_lock:
+            self._expire = True
+            stream = self.stream
+        if stream is not None:
             stream.close()
 
     def _set_lost(self, lost: bool, error: str | None = None) -> None:
@@ -453,6 +471,12 @@ class FleetCache:
     def forbidden(self) -> list[str]:
         """RBAC errors for resource types the cache cannot read (they stay empty)."""
         return [r.forbidden for r in self._reflectors if r.forbidden]
+
+    def expire_watch(self, plural: str) -> None:
+        """Force the 410-Gone relist path for one resource type (tests, diagnostics)."""
+        for r in self._reflectors:
+            if r.res.plural == plural:
+                r.expire()
 
     def relist_count(self, plural: str) -> int:
         return sum(r.relists for r in self._reflectors if r.res.plural == plural)

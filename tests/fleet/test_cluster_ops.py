@@ -71,15 +71,10 @@ def test_forced_410_relists_and_converges(cluster, namespace, client):
     try:
         assert cache.wait_synced(30)
         wait_for(lambda: len(cache.deployments()) == 1)
-        reflector = next(r for r in cache._reflectors if r.res.plural == "deployments")
         before = cache.relist_count("deployments")
-        # Drop the watch with a resume point far older than the watch cache window: the
-        # re-watch gets 410 Gone and must relist; the write lands after, so no event can
-        # overwrite the planted resourceVersion first.
-        reflector.resource_version = "1"
-        stream = reflector.stream  # None if it is between watches: it then resumes from "1"
-        if stream is not None:
-            stream.close()
+        # The next watch resumes from a resourceVersion far older than the watch cache
+        # window: the server answers 410 Gone and the reflector must relist.
+        cache.expire_watch("deployments")
         cluster.kubectl_run("scale", "-n", namespace, "deployment/m0", "--replicas=5")
         wait_for(lambda: cache.relist_count("deployments") > before, timeout=30,
                  what="relist after 410 Gone")
