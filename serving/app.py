@@ -178,6 +178,7 @@ def create_app(cfg: ServingConfig) -> Sanic:
         servable(m["name"], m["version"], m["label"], "predict")
         if m["tail"] != ":predict":
             raise ClientError(501, f"{m['tail'][1:]} is not implemented; use :predict")
+        host.shed()
         runtime = host.runtime
         if runtime is None:
             raise ClientError(503, host.not_ready_message())
@@ -222,6 +223,7 @@ def create_app(cfg: ServingConfig) -> Sanic:
         if not m or m["tail"] != "/infer":
             raise ClientError(404, f"no route for POST /v2/models/{rest}")
         servable(m["name"], m["version"], None, "predict")
+        host.shed()
         runtime = host.runtime
         if runtime is None or host.version is None:
             raise ClientError(503, host.not_ready_message())

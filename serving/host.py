@@ -136,6 +136,13 @@ class ModelHost:
         self.executor.shutdown(wait=True)
 
     # -- requests --------------------------------------------------------------
+    def shed(self) -> None:
+        """Refuse at once (503) while the batch queue is full, before parsing the body."""
+        b = self.batcher
+        if b is not None and b.queued_rows >= b.max_queue:
+            raise ClientError(503, f"overloaded: batch queue full ({b.queued_rows} of "
+                                   f"{b.max_queue} rows)")
+
     async def infer(self, inputs: dict[str, np.ndarray], rows: int,
                     signature: str) -> dict[str, np.ndarray]:
         """Run one validated request (503 when not loaded, queue full; 504 past the deadline)."""
