@@ -68,6 +68,8 @@ class ModelHost:
     def _load(self) -> None:
         cfg = self.cfg
         started = time.perf_counter()
+        store = Store(cfg.model_uri, webhdfs_url=cfg.webhdfs_url, cache_dir=cfg.cache_dir)
+        version, path, meta = store.fetch(cfg.version)
         threads = cfg.tf_intra_op_threads
         import tensorflow as tf
 
@@ -76,8 +78,6 @@ class ModelHost:
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:  # already initialised in this process
             pass
-        store = Store(cfg.model_uri, webhdfs_url=cfg.webhdfs_url, cache_dir=cfg.cache_dir)
-        version, path, meta = store.fetch(cfg.version)
         primary = 1 if cfg.mode == "latency" else cfg.max_batch_size
         runtime, selection = rt.load(path, meta, choice=cfg.runtime, primary_batch=primary,
                                      max_batch=cfg.max_batch_size, num_threads=threads,
