@@ -17,6 +17,14 @@ def configure_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _worker_app(cfg: ServingConfig) -> object:
+    """App factory for Sanic worker processes (spawned: configure logging again)."""
+    from serving.app import create_app
+
+    configure_logging()
+    return create_app(cfg)
+
+
 def run(cfg: ServingConfig) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code."""
     from sanic import Sanic
@@ -29,7 +37,7 @@ def run(cfg: ServingConfig) -> int:
         app.run(host=cfg.host, port=cfg.port, single_process=True, access_log=False,
                 motd=False)
         return 0
-    loader = AppLoader(factory=partial(create_app, cfg))
+    loader = AppLoader(factory=partial(_worker_app, cfg))
     app = loader.load()
     app.prepare(host=cfg.host, port=cfg.port, workers=cfg.workers, access_log=False,
                 motd=False)
