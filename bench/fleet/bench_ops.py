@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fleet.kube import KubeClient, collection_path, deployment_path  # noqa: E402
-from fleet.ops import history, rollback, rollout  # noqa: E402
+from fleet.ops import bulk, history, rollback, rollout  # noqa: E402
 
 NS = "bench-ops"
 
@@ -120,12 +120,12 @@ def main() -> None:
         print(f"single rollback, `kubectl rollout undo` process: {summary(kcli, 'ms')}")
         wait_observed(client, names)
 
-        bulk, seq, par = [], [], []
+        bulk_t, seq, par = [], [], []
         for _ in range(args.runs):
             t0 = time.perf_counter()
             res = bulk.run_bulk(lambda ns, n: rollback.rollback(client, ns, n),
                                [(NS, n) for n in names])
-            bulk.append(time.perf_counter() - t0)
+            bulk_t.append(time.perf_counter() - t0)
             assert res.ok, [r.message for r in res.failed]
             wait_observed(client, names)
         for _ in range(max(1, args.runs // 2)):
@@ -141,7 +141,7 @@ def main() -> None:
                            env=env, check=True, capture_output=True)
             par.append(time.perf_counter() - t0)
             wait_observed(client, names)
-        print(f"bulk rollback of {args.count}, fleet run_bulk (16 workers): {summary(bulk)}")
+        print(f"bulk rollback of {args.count}, fleet run_bulk (16 workers): {summary(bulk_t)}")
         print(f"{args.count} sequential `kubectl rollout undo`: {summary(seq)}")
         print(f"{args.count} `kubectl rollout undo` via xargs -P16: {summary(par)}")
     finally:
