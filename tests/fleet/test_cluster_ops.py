@@ -120,6 +120,10 @@ def test_probe_inspection_matches_kubectl_describe(cluster, namespace, client):
         label = {"liveness": "Liveness:", "readiness": "Readiness:"}[spec.kind]
         line = next(ln for ln in describe.splitlines() if ln.strip().startswith(label))
         assert line.split(label, 1)[1].strip() == spec.describe
+    out = fleet(cluster, "probes", "unready", "-n", namespace)
+    assert out.returncode == 0, out.stderr
+    assert "probe health: unready" in out.stdout and "Readiness probe failed" in out.stdout
+    assert any(spec.describe in out.stdout for spec in report.probes)
     crash = wait_for(lambda: (r := probes.inspect(client, namespace, "crash")).health
                      is ProbeHealth.CRASHLOOP and r, timeout=90, what="CrashLoopBackOff")
     c = crash.pods[0].containers[0]

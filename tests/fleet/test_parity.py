@@ -119,3 +119,28 @@ def test_restart_parity(cluster, twins):
     b["revisions"] = [r[0] for r in b["revisions"]]
     assert a == b
     settled(cluster, twins[0], NAME)
+
+
+def test_status_watch_and_timeout_parity(cluster, twins):
+    from tests.fleet.clusterkit import model_deployment
+
+    for ns in twins:  # pods that never become Ready: the rollout cannot finish
+        cluster.apply(model_deployment("stuck", ns, sim="unready", replicas=1))
+    f, k = _both(cluster, twins, ["status", "stuck", "--timeout", "3s"],
+                 ["rollout", "status", "deployment/stuck", "--timeout=3s"])
+    assert (f.returncode, f.stderr) == (k.returncode, k.stderr)
+    assert f.stderr == "error: timed out waiting for the condition\n"
+    assert f.stdout.splitlines()[-1] == k.stdout.splitlines()[-1]
+    assert f.stdout.splitlines()[-1].startswith('Waiting for deployment "stuck" rollout to finish')
+    f, k = _both(cluster, twins, ["status", "stuck", "--no-watch"],
+                 ["rollout", "status", "deployment/stuck", "--watch=false"])
+    _same_output(f, k)
+    # A rollout followed to the end: the last line and the exit code match.
+    f_ns, k_ns = twins
+    for ns in twins:
+        cluster.kubectl_run("set", "image", "-n", ns, f"deployment/{NAME}", "server=x/serve:9")
+    f = fleet(cluster, "status", NAME, "-n", f_ns, "--timeout", "90s")
+    k = kubectl(cluster, "rollout", "status", f"deployment/{NAME}", "-n", k_ns, "--timeout=90s")
+    assert (f.returncode, f.stderr, f.stdout.splitlines()[-1]) == (
+        k.returncode, k.stderr, k.stdout.splitlines()[-1])
+    assert f.stdout.splitlines()[-1] == f'deployment "{NAME}" successfully rolled out'
