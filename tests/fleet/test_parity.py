@@ -144,3 +144,16 @@ def test_status_watch_and_timeout_parity(cluster, twins):
     assert (f.returncode, f.stderr, f.stdout.splitlines()[-1]) == (
         k.returncode, k.stderr, k.stdout.splitlines()[-1])
     assert f.stdout.splitlines()[-1] == f'deployment "{NAME}" successfully rolled out'
+
+
+def test_rollout_image_matches_kubectl_set_image(cluster, twins):
+    f, k = _both(cluster, twins, ["rollout", NAME, "--image", "registry.invalid/serve:7",
+                                  "--reason", "hotfix 7"],
+                 ["set", "image", f"deployment/{NAME}", "server=registry.invalid/serve:7"])
+    _same_output(f, k)
+    assert f.stdout == f"deployment.apps/{NAME} image updated\n"
+    a, b = (snapshot(cluster, ns, NAME) for ns in twins)
+    assert a["template"] == b["template"] and a["revisions"][:-1] == b["revisions"][:-1]
+    assert [r[:2] for r in a["revisions"]] == [r[:2] for r in b["revisions"]]
+    assert a["annotations"]["kubernetes.io/change-cause"] == "hotfix 7"  # fleet records it
+    assert b["annotations"]["kubernetes.io/change-cause"] == "release 3"  # kubectl does not
