@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add("rollback", cmd_rollback, "roll back like `kubectl rollout undo`, with a precondition")
     p.add_argument("name")
     p.add_argument("--to-revision", type=int, default=0)
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="server-side dry run (kubectl --dry-run=server): validate, change nothing")
 
     p = add("history", cmd_history, "rollout history (`kubectl rollout history`)")
     p.add_argument("name")

@@ -92,7 +92,7 @@ def rollback(
     *,
     expected_resource_version: str | None = None,
     expected_generation: int | None = None,
-    dry_run: bool = False,
+    dry_run: bool = False,  # server-side (`?dryRun=All`), like kubectl --dry-run=server
     on_warning: Callable[[str], None] | None = None,
 ) -> OpResult:
     """Undo to the previous revision (or `to_revision`) with kubectl's target, template,
@@ -123,12 +123,10 @@ def rollback(
                 changed=False, revision=deployutil.revision_of(rs), resource_version=_rv(dep),
                 warning=warning,
             )
-        if dry_run:
-            return OpResult(namespace, name, f"{ref(name)} rolled back (dry run)", False,
-                            revision=deployutil.revision_of(rs), warning=warning)
         patch = deployutil.rollback_patch(dep, rs, resource_version=_rv(dep))
+        query = {"dryRun": "All"} if dry_run else None
         try:
-            out = client.patch(deployment_path(namespace, name), patch, JSON_PATCH)
+            out = client.patch(deployment_path(namespace, name), patch, JSON_PATCH, query)
         except FleetError as exc:
             fresh = reread_if_raced(client, namespace, name, dep, exc)
             if fresh is None:  # kubectl names the *requested* revision here (0 = previous)
@@ -137,6 +135,9 @@ def rollback(
                 raise changed_by_other(name, dep, fresh, "rolled back") from exc
             dep = fresh  # only status moved: decide again on the fresh object
             continue
+        if dry_run:  # kubectl --dry-run=server: the server validated it, nothing persisted
+            return OpResult(namespace, name, f"{ref(name)} rolled back (server dry run)", False,
+                            revision=deployutil.revision_of(rs), warning=warning)
         return OpResult(
             namespace, name, f"{ref(name)} rolled back", changed=True,
             revision=deployutil.revision_of(rs), resource_version=_rv(out), warning=warning,

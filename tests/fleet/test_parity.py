@@ -157,3 +157,12 @@ def test_rollout_image_matches_kubectl_set_image(cluster, twins):
     assert [r[:2] for r in a["revisions"]] == [r[:2] for r in b["revisions"]]
     assert a["annotations"]["kubernetes.io/change-cause"] == "hotfix 7"  # fleet records it
     assert b["annotations"]["kubernetes.io/change-cause"] == "release 3"  # kubectl does not
+
+
+def test_rollback_server_dry_run_parity(cluster, twins):
+    f, k = _both(cluster, twins, ["rollback", NAME, "--dry-run"],
+                 ["rollout", "undo", f"deployment/{NAME}", "--dry-run=server"])
+    _same_output(f, k)
+    assert f.stdout == f"deployment.apps/{NAME} rolled back (server dry run)\n"
+    a, b = (snapshot(cluster, ns, NAME) for ns in twins)
+    assert a == b and a["template"]["spec"]["containers"][0]["image"].endswith("serve:3")
