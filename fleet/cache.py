@@ -140,7 +140,7 @@ class _Stores:
         ns = key[0]
         old = self.rs_owner.pop(key, None)
         if old is not None:
-            self.dep_rs[(ns, old)].discard(key[1])
+            self._unindex(self.dep_rs, (ns, old), key[1])
             self.dirty.add((ns, old))
         if deleted:
             return
@@ -154,7 +154,7 @@ class _Stores:
         ns = key[0]
         old = self.pods.pop(key, None)
         if old is not None:
-            self.pods_by_owner[(ns, old.owner)].discard(key[1])
+            self._unindex(self.pods_by_owner, (ns, old.owner), key[1])
             self._touch_rs(ns, old.owner)
         if deleted:
             return
@@ -165,6 +165,14 @@ class _Stores:
         self.pods[key] = pod
         self.pods_by_owner[(ns, pod.owner)].add(key[1])
         self._touch_rs(ns, pod.owner)
+
+    @staticmethod
+    def _unindex(index: dict[Key, set[str]], key: Key, member: str) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del index[key]  # no empty sets pile up over a long session
 
     def _touch_rs(self, ns: str, rs: str) -> None:
         dep = self.rs_owner.get((ns, rs))
@@ -186,7 +194,7 @@ class _Stores:
     def _event(self, key: Key, obj: Obj, deleted: bool) -> None:
         old = self.events.pop(key, None)
         if old is not None:
-            self.events_by_involved[(key[0], old.involved_name)].discard(key[1])
+            self._unindex(self.events_by_involved, (key[0], old.involved_name), key[1])
         if deleted:
             return
         ev = derive.event_record(obj)

@@ -148,3 +148,18 @@ def test_load_once_lists_without_watching():
     c = FleetCache(api, ["ns1"]).load_once()
     assert [d.name for d in c.deployments()] == ["resnet"]
     assert not any(call[0] == "WATCH" for call in api.calls)
+
+
+def test_indexes_do_not_keep_empty_entries_after_deletes():
+    from fleet.cache import _Stores
+
+    st = _Stores()
+    st.replace("ReplicaSet", "ns1", [replicaset("resnet-ccc3", 3, template(),
+                                                created="2026-11-27T01:10:00Z")])
+    st.replace("Pod", "ns1", [pod("p1", "resnet-ccc3"), pod("p2", "resnet-ccc3")])
+    st.replace("Event", "ns1", [event("e1", "p1", "BackOff", "x", last="2026-11-27T01:00:00Z")])
+    assert st.pods_by_owner and st.dep_rs and st.events_by_involved
+    for kind in ("Pod", "ReplicaSet", "Event"):
+        st.replace(kind, "ns1", [])
+    assert not st.pods_by_owner and not st.dep_rs and not st.events_by_involved
+    assert not st.pods and not st.rs_owner and not st.events
