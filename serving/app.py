@@ -134,6 +134,10 @@ def create_app(cfg: ServingConfig) -> Sanic:
             return json_response({"ready": True})
         return error_response(503, host.not_ready_message())
 
+    @app.get("/")
+    async def v1_live(request: Request) -> HTTPResponse:  # KServe V1 liveness
+        return json_response({"status": "alive"})
+
     @app.get("/v2")
     async def server_meta(request: Request) -> HTTPResponse:
         return json_response({"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": []})

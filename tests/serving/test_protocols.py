@@ -112,6 +112,7 @@ def test_v2_versioned_infer_outputs_and_top_k(server: Server, holdout) -> None:
 
 def test_v2_health_metadata_ready(server: Server) -> None:
     assert httpx.get(f"{server.url}/v2/health/live").status_code == 200
+    assert httpx.get(f"{server.url}/").json() == {"status": "alive"}  # KServe V1 liveness
     assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
     assert httpx.get(f"{server.url}/v2/models/{MODEL}/ready").json() == {
         "name": MODEL, "ready": True}
