@@ -38,9 +38,13 @@ def changed_by_other(name: str, seen: dict[str, Any], now: dict[str, Any], what:
     manager, when = last_writer(now)
     who = f" by {manager}" if manager else ""
     at = f" at {when}" if when else ""
+    moved = []
+    if _generation(seen) != "?":
+        moved.append(f"generation {_generation(seen)} -> {_generation(now)}")
+    if _rv(seen) != "?":
+        moved.append(f"resourceVersion {_rv(seen)} -> {_rv(now)}")
     return Conflict(
-        f"{ref(name)} was changed{who}{at} after it was read (generation "
-        f"{_generation(seen)} -> {_generation(now)}, resourceVersion {_rv(seen)} -> {_rv(now)}); "
+        f"{ref(name)} was changed{who}{at} after it was read ({', '.join(moved)}); "
         f"nothing was {what}. Review `fleet history {name}` and retry.",
         status=409, reason="Conflict",
     )
@@ -76,7 +80,7 @@ def check_expected(
     if expected_generation is not None:
         if _generation(dep) != expected_generation:
             seen = {"metadata": {"generation": expected_generation,
-                                 "resourceVersion": expected_resource_version or "?"}}
+                                 "resourceVersion": "?"}}
             raise changed_by_other(name, seen, dep, what)
         return
     if expected_resource_version and _rv(dep) != expected_resource_version:

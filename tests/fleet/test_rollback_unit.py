@@ -93,9 +93,9 @@ def test_status_only_change_is_retried_on_fresh_object():
 
 def test_expected_generation_and_resource_version_preconditions():
     api = _api()
-    with pytest.raises(Conflict, match="generation 2 -> 3"):
+    with pytest.raises(Conflict, match=r"\(generation 2 -> 3\); nothing was rolled back"):
         rollback(api, "ns1", "resnet", expected_generation=2)
-    with pytest.raises(Conflict, match="resourceVersion 1 -> 1234"):
+    with pytest.raises(Conflict, match=r"\(resourceVersion 1 -> 1234\); nothing"):
         rollback(api, "ns1", "resnet", expected_resource_version="1")
     assert rollback(api, "ns1", "resnet", expected_resource_version="1234").changed
 
