@@ -115,8 +115,8 @@ def test_failing_request_is_isolated_from_batch_mates() -> None:
 
 def test_partial_batch_waits_only_while_others_run() -> None:
     async def go() -> list[int]:
-        model = FakeModel(delay=0.05)
-        batcher, pool = make(model, threads=2, max_wait_s=0.03)
+        model = FakeModel(delay=0.3)
+        batcher, pool = make(model, threads=2, max_wait_s=0.2)
         first = asyncio.ensure_future(batcher.submit(row(1), 1))
         await asyncio.sleep(0.005)
         rest = [asyncio.ensure_future(batcher.submit(row(2), 1)) for _ in range(3)]

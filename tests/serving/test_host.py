@@ -64,7 +64,7 @@ def test_deadline_is_504(mode: str) -> None:
 
 
 def test_full_queue_is_503_and_shed_refuses_early() -> None:
-    host, runtime = make_host("throughput", 0.2, max_queue=2, max_batch_size=2)
+    host, runtime = make_host("throughput", 0.6, max_queue=2, max_batch_size=2)
 
     async def go() -> list[object]:
         first = asyncio.ensure_future(host.infer(x(), 1, "serving_default"))
