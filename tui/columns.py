@@ -128,14 +128,20 @@ JOB_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def as_text(value: str | Text) -> Text:
+    return value if isinstance(value, Text) else Text(value)
+
+
 def render_row(
     columns: tuple[Column, ...], record: Any, now: datetime, marked: bool = False
 ) -> tuple[str | Text, ...]:
     """Cells for one record; a marked row gets a bullet before its name."""
-    cells = [col.cell(record, now) for col in columns]
+    # Plain strings become Text: DataTable would parse str cells as markup (slow, and wrong
+    # for a change-cause containing "[...]").
+    cells = [as_text(col.cell(record, now)) for col in columns]
     if marked:
         idx = next(i for i, c in enumerate(columns) if c.key == "name")
-        cells[idx] = Text(MARK + str(cells[idx]), style="bold")
+        cells[idx] = Text(MARK + cells[idx].plain, style="bold")
     return tuple(cells)
 
 

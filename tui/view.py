@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
-from tui.columns import Column, render_row, utcnow
+from tui.columns import Column, as_text, render_row, utcnow
 from tui.filtering import RowFilter
 
 Key = tuple[str, str]
@@ -74,8 +75,12 @@ class TableModel:
     def _render(self, key: Key, now: datetime) -> Cells:
         return render_row(self.columns, self.records[key], now, key in self.marked)
 
+    def widths(self) -> list[int]:
+        """The widest rendered cell of each column so far (never shrinks)."""
+        return list(self._widths)
+
     def _widens(self, i: int, value: str | Text) -> bool:
-        width = len(value.plain if isinstance(value, Text) else value)
+        width = cell_len(value.plain if isinstance(value, Text) else value)
         if width > self._widths[i]:
             self._widths[i] = width
             return True
@@ -164,7 +169,7 @@ class TableModel:
             return ops
         col = self.columns[i]
         for key, cells in self.shown.items():
-            value = col.cell(self.records[key], now)
+            value = as_text(col.cell(self.records[key], now))
             if value != cells[i]:
                 self.shown[key] = (*cells[:i], value, *cells[i + 1 :])
                 ops.updated.append((key, "age", value, self._widens(i, value)))

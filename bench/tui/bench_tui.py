@@ -42,7 +42,7 @@ from fleet.demo.plan import DeploymentPlan, FleetPlan, RevisionPlan  # noqa: E40
 from fleet.demo.seed import print_progress, seed_fleet  # noqa: E402
 from fleet.kube import MERGE_PATCH, KubeClient, deployment_path  # noqa: E402
 
-TITLE_RE = re.compile(r"deployments\(all\)\[([\d,]+)\]")
+TITLE_RE = re.compile(r"deployments\(all\)\[([\d,]+)\]", re.IGNORECASE)
 NAMESPACES = 5
 K9S_CONFIG = """k9s:
   skipLatestRevCheck: true

@@ -94,7 +94,7 @@ def test_ages_update_only_when_text_changes():
     assert m.refresh_ages().is_empty()
     clock[0] = NOW.replace(minute=5)
     ops = m.refresh_ages()
-    assert [(c, v) for _, c, v, _ in ops.updated] == [("age", "5m")]
+    assert [(c, str(v)) for _, c, v, _ in ops.updated] == [("age", "5m")]
 
 
 def test_human_age():

@@ -86,6 +86,16 @@ class FleetTable(DataTable):
         if keep is not None:
             self.move_to(keep)
 
+    def _update_dimensions(self, new_rows) -> None:  # type: ignore[override]
+        """Column widths come from the model, which measured every cell as it rendered it.
+
+        DataTable would otherwise measure every cell of every new row through Rich (about
+        0.7 s for 1,000 rows x 12 columns on a loaded 2-vCPU VM).
+        """
+        for column, width in zip(self.ordered_columns, self.model.widths(), strict=False):
+            column.content_width = max(column.content_width, width)
+        super()._update_dimensions(())
+
     def header_label(self, col: Column) -> str:
         if col.key != self.model.sort_column:
             return col.label
