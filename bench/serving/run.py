@@ -172,6 +172,11 @@ def main() -> int:
                             str(model)], cwd=REPO, check=True)
     version_dir = model / "1"
 
+    noop = Path("/tmp/modelfleet-bench-noop")
+    if not (noop / "1" / "metadata.json").exists():
+        subprocess.run([sys.executable, str(HERE / "noop_model.py"), str(noop)], check=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
     print("measuring in-process model time", flush=True)
     mt = subprocess.run([*pin_prefix(server_core), sys.executable, str(HERE / "model_time.py"),
                          str(version_dir)], capture_output=True, text=True, check=True,
@@ -179,6 +184,8 @@ def main() -> int:
     model_time = json.loads(mt.stdout.strip().splitlines()[-1])
 
     scenarios = [
+        ours("ours-noop-http", noop, server_core, mode="latency", runtime="tflite-fp32",
+             max_batch_size="64"),
         ours("ours-latency-savedmodel", model, server_core, mode="latency",
              runtime="savedmodel", max_batch_size="64"),
         ours("ours-throughput-savedmodel", model, server_core, mode="throughput",
