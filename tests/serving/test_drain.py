@@ -101,3 +101,60 @@ def test_restart_under_load_loses_nothing(demo_model: Path, tmp_path: Path) -> N
     finally:
         for srv in servers.values():
             srv.stop()
+
+
+def _slow_model(base: Path, iterations: int) -> None:
+    """A SavedModel with the demo signature that burns ~iterations matmuls per call."""
+    import tensorflow as tf
+
+    from serving import store
+
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32,
+                                                    name="image")])
+        def serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+            m = tf.ones([256, 256]) / 256.0
+            _, acc = tf.while_loop(lambda i, a: i < iterations,
+                                   lambda i, a: (i + 1, tf.matmul(a, m)), [0, m])
+            return {"probabilities": tf.reshape(image, [-1, 64])[:, :10]
+                    + 0.0 * tf.reduce_mean(acc)}
+
+    module = Slow()
+    vdir = base.parent / "slow-src"
+    tf.saved_model.save(module, str(vdir), signatures={"serving_default": module.serve})
+    store.seal(vdir, {"name": "slow", "signature": {
+        "inputs": {"image": {"dtype": "float32", "shape": [-1, 8, 8, 1]}},
+        "outputs": {"probabilities": {"dtype": "float32", "shape": [-1, 10]}}}})
+    store.Store(str(base)).publish(vdir)
+
+
+def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
+    base = tmp_path / "slow"
+    _slow_model(base, 300)
+    srv = Server(["--model-name", "digits", "--model-uri", str(base), "--mode", "throughput",
+                  "--runtime", "savedmodel", "--max-batch-size", "1", "--intra-op-threads", "1",
+                  "--drain-grace-s", "0"], log_path=tmp_path / "slow.log").start()
+    try:
+        srv.wait()
+
+        async def scenario() -> tuple[list[int], int]:
+            async with httpx.AsyncClient(base_url=srv.url, timeout=60) as client:
+                t_one = time.monotonic()
+                await client.post("/v1/models/digits:predict", json={"instances": [ROW]})
+                one = time.monotonic() - t_one  # one request alone: the model's time
+                sent = [asyncio.ensure_future(client.post("/v1/models/digits:predict",
+                                                          json={"instances": [ROW]}))
+                        for _ in range(4)]
+                await asyncio.sleep(min(0.2, one / 3))  # all four sent, the first running
+                assert srv.proc is not None
+                srv.proc.terminate()
+                pending = sum(not f.done() for f in sent)
+                codes = [r.status_code for r in await asyncio.gather(*sent)]
+                return codes, pending
+
+        codes, pending_at_term = asyncio.run(scenario())
+        assert pending_at_term >= 3  # they were in flight (queued) when SIGTERM came
+        assert codes == [200] * 4  # ... and all finished before the process exited
+        assert srv.proc is not None and srv.proc.wait(30) == 0
+    finally:
+        srv.stop()
