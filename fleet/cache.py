@@ -387,6 +387,8 @@ class _Reflector(threading.Thread):
                 self._backoff = min(8.0, max(0.25, self._backoff * 2))
                 stop.wait(self._backoff * random.uniform(0.8, 1.2))
             except Exception as exc:  # noqa: BLE001 - keep the loop alive, report it
+                if stop.is_set():
+                    return
                 log.exception("%s: unexpected error", self.name)
                 self._set_lost(True, f"{type(exc).__name__}: {exc}")
                 self._backoff = min(8.0, max(0.25, self._backoff * 2))

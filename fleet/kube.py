@@ -88,20 +88,28 @@ class WatchStream:
         try:
             for chunk in self._resp.stream(None, decode_content=True):
                 buf += chunk
-                while True:
+                while not self._closed:
                     nl = buf.find(b"\n")
                     if nl < 0:
                         break
                     line, buf = buf[:nl], buf[nl + 1 :]
                     if line.strip():
-                        yield orjson.loads(line)
-            if buf.strip():
-                yield orjson.loads(buf)
+                        yield self._decode(line)
+                if self._closed:
+                    return
+            if buf.strip() and not self._closed:
+                yield self._decode(buf)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if not self._closed:
                 raise errors.Unreachable(f"watch connection lost: {exc}") from exc
         finally:
             self._resp.release_conn()
+
+    def _decode(self, line: bytes) -> dict[str, Any]:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError as exc:  # a torn stream: resume like a dropped one
+            raise errors.Unreachable(f"watch stream corrupted: {exc}") from exc
 
     def close(self) -> None:
         self._closed = True

@@ -73,6 +73,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            if q.get("fieldSelector") == "corrupt":
+                line = b"\xff\xfe{not json\n"
+                self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+                return
             for i in range(3):
                 if i == 2:
                     self.release.wait(5)
@@ -167,3 +171,11 @@ def test_unreachable_is_typed(server, tmp_path):
                                                  "refused - did you specify the right host or "
                                                  "port?"):
         client.get("/version")
+
+
+def test_torn_watch_stream_is_a_lost_connection(server):
+    kc, _ = server
+    stream = KubeClient.from_kubeconfig(kc).watch("/apis/apps/v1/namespaces/ml/deployments",
+                                                  {"fieldSelector": "corrupt"})
+    with pytest.raises(errors.Unreachable, match="watch stream corrupted"):
+        list(stream)
