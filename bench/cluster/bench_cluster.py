@@ -1,6 +1,6 @@
 """Benchmarks of the embedded control plane (results go to docs/benchmarks.md).
 
-  python bench/cluster/bench_cluster.py up --runs 5          warm `up` to all Ready
+  python bench/cluster/bench_cluster.py up --runs 5          warm `up` to all Ready, vs kwokctl
   python bench/cluster/bench_cluster.py deployments --count 500
   python bench/cluster/bench_cluster.py rss                  idle RSS of all components
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.cluster.kwokctl_peer import KwokctlCluster, ensure_kwokctl  # noqa: E402
 from fleet.localcluster import LocalCluster  # noqa: E402
 
 
@@ -31,15 +32,25 @@ def _summary(values: list[float]) -> str:
 
 
 def bench_up(runs: int) -> None:
-    times = []
+    """Alternate fleet and kwokctl runs; both end with 3 nodes Ready and the default SA."""
+    ensure_kwokctl()
+    ours, peer = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
             local = LocalCluster(Path(d))
             t0 = time.monotonic()
             local.up(nodes=2, gpu_nodes=1)
-            times.append(time.monotonic() - t0)
+            ours.append(time.monotonic() - t0)
             local.down()
-    print(f"warm up to all components Ready: {_summary(times)}")
+        kc = KwokctlCluster()
+        try:
+            t0 = time.monotonic()
+            kc.up(nodes=2, gpu_nodes=1)
+            peer.append(time.monotonic() - t0)
+        finally:
+            kc.down()
+    print(f"fleet cluster up, to all Ready: {_summary(ours)}")
+    print(f"kwokctl (binary runtime), same end state: {_summary(peer)}")
 
 
 def _deployment(i: int) -> dict:
@@ -54,34 +65,53 @@ def _deployment(i: int) -> dict:
     }
 
 
-def bench_deployments(count: int, runs: int) -> None:
-    times = []
+def _time_deployments(c, count: int) -> float:
+    """Create `count` Deployments with 8 concurrent POSTs; seconds until all are Available."""
+    c.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": "bench"}})
+    while c.get("/api/v1/namespaces/bench/serviceaccounts/default").status_code != 200:
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(
+            lambda i: c.post("/apis/apps/v1/namespaces/bench/deployments",
+                             _deployment(i)).status_code, range(count)))
+    assert all(code == 201 for code in codes), set(codes)
+    while True:
+        items = c.get("/apis/apps/v1/namespaces/bench/deployments").json()["items"]
+        ok = sum(1 for it in items if any(
+            cond["type"] == "Available" and cond["status"] == "True"
+            for cond in it.get("status", {}).get("conditions", [])))
+        if ok == count:
+            return time.monotonic() - t0
+        time.sleep(0.5)
+
+
+def bench_deployments(count: int, runs: int, peer: bool) -> None:
+    ours, theirs = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="mf-bench-") as d:
             local = LocalCluster(Path(d))
             local.up(nodes=4, gpu_nodes=0)
             with local.client(timeout=30) as c:
-                c.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                              "metadata": {"name": "bench"}})
-                while c.get("/api/v1/namespaces/bench/serviceaccounts/default").status_code != 200:
-                    time.sleep(0.1)
-                t0 = time.monotonic()
-                with ThreadPoolExecutor(8) as pool:
-                    codes = list(pool.map(
-                        lambda i: c.post("/apis/apps/v1/namespaces/bench/deployments",
-                                         _deployment(i)).status_code, range(count)))
-                assert all(code == 201 for code in codes), set(codes)
-                while True:
-                    items = c.get("/apis/apps/v1/namespaces/bench/deployments").json()["items"]
-                    ok = sum(1 for it in items if any(
-                        cond["type"] == "Available" and cond["status"] == "True"
-                        for cond in it.get("status", {}).get("conditions", [])))
-                    if ok == count:
-                        break
-                    time.sleep(0.5)
-                times.append(time.monotonic() - t0)
+                ours.append(_time_deployments(c, count))
             local.down()
-    print(f"{count} one-replica Deployments to all Available: {_summary(times)}")
+        if peer:
+            kc = KwokctlCluster()
+            try:
+                kc.up(nodes=4, gpu_nodes=0)
+                with kc.client(timeout=30) as c:
+                    theirs.append(_time_deployments(c, count))
+            finally:
+                kc.down()
+    print(f"{count} one-replica Deployments to all Available: {_summary(ours)}")
+    if theirs:
+        print(f"kwokctl (binary runtime, its defaults), same load: {_summary(theirs)}")
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line.split()[1] for line in status if line.startswith("VmRSS:"))) / 1024
 
 
 def bench_rss(settle: float) -> None:
@@ -89,15 +119,20 @@ def bench_rss(settle: float) -> None:
         local = LocalCluster(Path(d))
         local.up(nodes=2, gpu_nodes=1)
         time.sleep(settle)
-        total = 0
+        total = 0.0
         for name, pid in local.pids().items():
-            rss_kb = int(next(line.split()[1] for line in
-                              Path(f"/proc/{pid}/status").read_text().splitlines()
-                              if line.startswith("VmRSS:")))
-            total += rss_kb
-            print(f"  {name:<26}{rss_kb / 1024:8.0f} MB")
-        print(f"idle RSS of the control plane after {settle:.0f}s: {total / 1024:.0f} MB")
+            total += _rss_mb(pid)
+            print(f"  {name:<26}{_rss_mb(pid):8.0f} MB")
+        print(f"idle RSS of the control plane after {settle:.0f}s: {total:.0f} MB")
         local.down()
+    kc = KwokctlCluster()
+    try:
+        kc.up(nodes=2, gpu_nodes=1)
+        time.sleep(settle)
+        peer = sum(_rss_mb(pid) for pid in kc.pids())
+        print(f"kwokctl (binary runtime) idle RSS after {settle:.0f}s: {peer:.0f} MB")
+    finally:
+        kc.down()
 
 
 def main() -> None:
@@ -108,6 +143,7 @@ def main() -> None:
     dep = sub.add_parser("deployments")
     dep.add_argument("--count", type=int, default=500)
     dep.add_argument("--runs", type=int, default=3)
+    dep.add_argument("--no-peer", action="store_true", help="skip the kwokctl side")
     rss = sub.add_parser("rss")
     rss.add_argument("--settle", type=float, default=30)
     args = p.parse_args()
@@ -116,7 +152,7 @@ def main() -> None:
     if args.what == "up":
         bench_up(args.runs)
     elif args.what == "deployments":
-        bench_deployments(args.count, args.runs)
+        bench_deployments(args.count, args.runs, not args.no_peer)
     else:
         bench_rss(args.settle)
 
