@@ -71,13 +71,6 @@ class ModelHost:
         store = Store(cfg.model_uri, webhdfs_url=cfg.webhdfs_url, cache_dir=cfg.cache_dir)
         version, path, meta = store.fetch(cfg.version)
         threads = cfg.tf_intra_op_threads
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # already initialised in this process
-            pass
         primary = 1 if cfg.mode == "latency" else cfg.max_batch_size
         runtime, selection = rt.load(path, meta, choice=cfg.runtime, primary_batch=primary,
                                      max_batch=cfg.max_batch_size, num_threads=threads,

@@ -90,9 +90,15 @@ class SavedModelRuntime:
 
     platform = "tensorflow_savedmodel"
 
-    def __init__(self, path: Path, name: str = "savedmodel") -> None:
+    def __init__(self, path: Path, name: str = "savedmodel", intra_op_threads: int = 0) -> None:
         import tensorflow as tf
 
+        if intra_op_threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:  # TensorFlow already initialised in this process
+                pass
         self.name = name
         self._tf = tf
         self._loaded = tf.saved_model.load(str(path))
@@ -288,7 +294,8 @@ def load(version_dir: Path, meta: dict[str, Any], *, choice: str, primary_batch:
                              max_batch=max_batch, pool_size=pool_size)
 
     if choice == "savedmodel":
-        return SavedModelRuntime(version_dir), Selection("savedmodel", "configured")
+        return SavedModelRuntime(version_dir, intra_op_threads=num_threads), Selection(
+            "savedmodel", "configured")
     if choice == "tflite-fp32":
         fp = lite("tflite-fp32")
         if fp is None:
@@ -297,12 +304,12 @@ def load(version_dir: Path, meta: dict[str, Any], *, choice: str, primary_batch:
     timings: dict[str, dict[int, float]] = {}
     measure = sorted({1, primary_batch})
     candidates: list[Runtime] = [] if choice == "tflite-int8" else [SavedModelRuntime(
-        version_dir)]
+        version_dir, intra_op_threads=num_threads)]
     fp_lite = lite("tflite-fp32")
     if fp_lite is not None:
         candidates.append(fp_lite)
     if not candidates:
-        candidates.append(SavedModelRuntime(version_dir))
+        candidates.append(SavedModelRuntime(version_dir, intra_op_threads=num_threads))
     for cand in candidates:
         timings[cand.name] = _median_ms(cand, sig, measure, iters)
     fp32 = min(candidates, key=lambda c: timings[c.name][primary_batch])
