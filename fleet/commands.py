@@ -55,12 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image")
     p.add_argument("--model-version", dest="version", help="set app.kubernetes.io/version")
     p.add_argument("--reason", help="kubernetes.io/change-cause text")
+    p.add_argument("--force", action="store_true",
+                   help="even if another controller (KServe, Argo Rollouts) owns the deployment")
 
     p = add("rollback", cmd_rollback, "roll back like `kubectl rollout undo`, with a precondition")
     p.add_argument("name")
     p.add_argument("--to-revision", type=int, default=0)
     p.add_argument("--dry-run", action="store_true",
                    help="server-side dry run (kubectl --dry-run=server): validate, change nothing")
+    p.add_argument("--force", action="store_true",
+                   help="even if another controller (KServe, Argo Rollouts) owns the deployment")
 
     p = add("history", cmd_history, "rollout history (`kubectl rollout history`)")
     p.add_argument("name")
@@ -205,7 +209,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     client = _client(args)
     result = rollout(client, client.namespace, args.name, model_uri=args.model_uri,
-                     image=args.image, version=args.version, reason=args.reason)
+                     image=args.image, version=args.version, reason=args.reason,
+                     force=args.force)
     return _op_result(args, result)
 
 
@@ -216,7 +221,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     client = _client(args)
     result = rollback(client, client.namespace, args.name, args.to_revision, dry_run=args.dry_run,
-                      on_warning=lambda w: print(w, file=sys.stderr, flush=True))
+                      on_warning=lambda w: print(w, file=sys.stderr, flush=True),
+                      force=args.force)
     return _op_result(args, replace(result, warning=""))
 
 

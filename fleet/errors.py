@@ -74,6 +74,11 @@ class PreconditionFailed(FleetError):
     """A caller precondition (current replicas, resourceVersion) did not hold; nothing changed."""
 
 
+class ManagedElsewhere(PreconditionFailed):
+    """The Deployment is owned by another controller (KServe, Argo Rollouts, ...), which would
+    revert a change made to it directly."""
+
+
 class Gone(FleetError):
     """410 Gone: a watch resourceVersion is too old; the cache must relist."""
 

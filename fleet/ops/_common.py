@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fleet import deployutil
-from fleet.errors import FleetError
+from fleet.errors import FleetError, ManagedElsewhere
 from fleet.kube import collection_path, deployment_path
 
 Obj = dict[str, Any]
@@ -53,3 +53,18 @@ def rfc3339_local(now: datetime | None = None) -> str:
     t = (now or datetime.now()).astimezone().replace(microsecond=0)
     text = t.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def check_not_managed(deployment: Obj, what: str) -> None:
+    """Refuse to change a Deployment that another controller owns (an InferenceService, an Argo
+    Rollout, ...): that controller reconciles it back, so the change would silently vanish."""
+    md = deployment.get("metadata") or {}
+    for owner in md.get("ownerReferences") or []:
+        if owner.get("controller"):
+            group = (owner.get("apiVersion") or "").split("/")[0]
+            kind = owner.get("kind", "")
+            raise ManagedElsewhere(
+                f"{ref(md.get('name', ''))} is managed by {kind} \"{owner.get('name')}\""
+                f"{f' ({group})' if group else ''}, which would revert a {what} made here; "
+                f"change the {kind} instead, or pass force=True (--force) to do it anyway"
+            )

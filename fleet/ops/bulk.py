@@ -125,7 +125,7 @@ def undo_wave_candidates(
     now: datetime | None = None,
 ) -> list[WaveCandidate]:
     """Model deployments whose latest rollout began within `since` and that have a revision to
-    go back to, newest rollout first."""
+    go back to, newest rollout first. Deployments another controller owns are left out."""
     now = now or datetime.now(UTC)
     cutoff = now - since
     out: list[WaveCandidate] = []
@@ -134,6 +134,8 @@ def undo_wave_candidates(
         deps = client.list_all(collection_path("apps/v1", "deployments", ns), selector)
         rss = client.list_all(collection_path("apps/v1", "replicasets", ns)).get("items") or []
         for dep in deps.get("items") or []:
+            if any(o.get("controller") for o in deployutil.meta(dep).get("ownerReferences") or []):
+                continue  # another controller (KServe, Argo) owns it: undo it there
             owned = deployutil.owned_replicasets(dep, rss)
             started = rollout_started_at(dep, owned)
             if started < cutoff:

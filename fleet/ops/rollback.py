@@ -9,7 +9,13 @@ from fleet import deployutil
 from fleet.errors import Conflict, DeploymentPaused, FleetError, RevisionNotFound
 from fleet.kube import JSON_PATCH, deployment_path
 from fleet.model import OpResult
-from fleet.ops._common import get_deployment, last_writer, list_owned_replicasets, ref
+from fleet.ops._common import (
+    check_not_managed,
+    get_deployment,
+    last_writer,
+    list_owned_replicasets,
+    ref,
+)
 
 LAST_APPLIED_WARNING = (
     "Warning: resource deployments/{name} was previously managed with 'kubectl apply'. "
@@ -98,12 +104,14 @@ def rollback(
     expected_generation: int | None = None,
     dry_run: bool = False,  # server-side (`?dryRun=All`), like kubectl --dry-run=server
     on_warning: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> OpResult:
     """Undo to the previous revision (or `to_revision`) with kubectl's target, template,
     annotations and messages. The PATCH carries a `test` of metadata.resourceVersion, so a write
     by anyone else between our read and our write fails as `Conflict` instead of being lost.
     `on_warning` receives kubectl's last-applied-configuration warning as soon as it is known
     (before any error), as kubectl prints it; it is also kept in `OpResult.warning`.
+    A Deployment owned by another controller raises `ManagedElsewhere` unless `force`.
     """
     if to_revision < 0:
         raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
@@ -114,6 +122,8 @@ def rollback(
         if on_warning is not None:
             on_warning(warning)
     check_expected(name, dep, expected_resource_version, expected_generation, "rolled back")
+    if not force:
+        check_not_managed(dep, "rollback")
     for attempt in range(MAX_ATTEMPTS):
         owned = list_owned_replicasets(client, dep)
         rs = deployutil.rollback_target(dep, owned, to_revision)

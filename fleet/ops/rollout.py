@@ -14,7 +14,7 @@ from fleet.derive import serving_container
 from fleet.errors import FleetError
 from fleet.kube import JSON_PATCH, deployment_path
 from fleet.model import MODEL_URI_ENV, VERSION_LABEL, OpResult
-from fleet.ops._common import get_deployment, ref
+from fleet.ops._common import check_not_managed, get_deployment, ref
 from fleet.ops.rollback import (
     MAX_ATTEMPTS,
     _generation,
@@ -104,6 +104,7 @@ def rollout(
     reason: str | None = None,
     expected_resource_version: str | None = None,
     expected_generation: int | None = None,
+    force: bool = False,
 ) -> OpResult:
     """Point the serving container at a new model URI and/or image; record the change-cause."""
     if model_uri is None and image is None:
@@ -111,6 +112,8 @@ def rollout(
     cause = reason or default_change_cause(name, model_uri, image)
     dep = get_deployment(client, namespace, name)
     check_expected(name, dep, expected_resource_version, expected_generation, "rolled out")
+    if not force:
+        check_not_managed(dep, "rollout")
     for attempt in range(MAX_ATTEMPTS):
         ops, changed = rollout_patch(
             dep, model_uri=model_uri, image=image, version=version, change_cause=cause

@@ -53,7 +53,10 @@ def test_undo_wave_candidates_window_and_history():
     dep, rss = history_set()
     old = copy.deepcopy(dep)
     old["metadata"].update(name="old", uid="u-old")
-    api.lists[collection_path("apps/v1", "deployments", "ns1")] = [dep, old]
+    owned = copy.deepcopy(dep)
+    owned["metadata"].update(name="isvc-predictor", ownerReferences=[{
+        "kind": "InferenceService", "name": "isvc", "uid": "i", "controller": True}])
+    api.lists[collection_path("apps/v1", "deployments", "ns1")] = [dep, old, owned]
     api.lists[collection_path("apps/v1", "replicasets", "ns1")] = rss
     now = datetime(2026, 11, 27, 1, 20, tzinfo=UTC)
     cands = undo_wave_candidates(api, timedelta(minutes=15), ["ns1"], now=now)

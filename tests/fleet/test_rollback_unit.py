@@ -114,3 +114,20 @@ def test_rollout_sets_uri_and_change_cause_with_precondition():
     assert res.message == "deployment.apps/resnet image updated"
     assert api.objects[DEP]["metadata"]["annotations"]["kubernetes.io/change-cause"] == (
         "fleet rollout resnet --image=registry.local/serve:9")
+
+
+def test_deployment_owned_by_another_controller_is_refused_unless_forced():
+    from fleet.errors import ManagedElsewhere, PreconditionFailed
+
+    api = _api()
+    api.objects[DEP]["metadata"]["ownerReferences"] = [{
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "name": "resnet",
+        "uid": "isvc-1", "controller": True}]
+    with pytest.raises(ManagedElsewhere) as info:
+        rollback(api, "ns1", "resnet")
+    assert isinstance(info.value, PreconditionFailed)
+    assert 'managed by InferenceService "resnet" (serving.kserve.io)' in info.value.message
+    with pytest.raises(ManagedElsewhere):
+        rollout(api, "ns1", "resnet", image="x:9")
+    assert not any(c[0] == "PATCH" for c in api.calls)
+    assert rollback(api, "ns1", "resnet", force=True).changed
