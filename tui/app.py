@@ -104,6 +104,7 @@ class FleetApp(App):
         self._last_apply = 0.0
         self._drain_armed = False
         self._perm_state: str | None = None
+        self._rows_shown = False
         self.main = MainScreen(self.deployments, self.jobs)
         self.ready_at: float | None = None  # monotonic time of the first full table
 
@@ -198,6 +199,14 @@ class FleetApp(App):
                 observe(batch.deployments)
         if batch.deployments:
             self._check_new_namespaces({k[0] for k in batch.deployments})
+            if not self._rows_shown:
+                self._rows_shown = True
+                self.call_after_refresh(self._tell_rows_shown)
+
+    def _tell_rows_shown(self) -> None:
+        shown = getattr(self.backend, "rows_shown", None)
+        if shown is not None:
+            shown()
 
     def _refresh_ages(self) -> None:
         ops = self.deployments.refresh_ages()
@@ -384,6 +393,7 @@ class FleetApp(App):
         self.namespaces = namespaces
         self.buffer.drain()
         self.permissions.clear()
+        self._rows_shown = False
         with self.batch_update():
             for model, table in ((self.deployments, "#dep-table"), (self.jobs, "#job-table")):
                 model.apply([], list(model.records))

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from fleet.events import FleetChange
+from tui.staged_cache import start_staged
 
 Key = tuple[str, str]
 
@@ -41,11 +42,11 @@ class KubeBackend:
         self.client: Any = None
         self.cache: Any = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._lock = threading.Lock()
+        self._started = False
+        self._rows_shown = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------
-    def connect(self) -> None:
-        """Build the client and start the watch cache (does not wait for sync)."""
+    def _connect(self) -> None:
         from fleet.cache import FleetCache
         from fleet.kube import KubeClient
 
@@ -53,9 +54,19 @@ class KubeBackend:
         self.context_name = self.context_name or getattr(self.client, "context", None)
         self.cache = FleetCache(self.client, namespaces=self.namespaces)
 
+    def connect(self) -> None:
+        """Build the client and the watch cache (does not start it)."""
+        self._connect()
+
     def start(self, on_change: Callable[[FleetChange], None]) -> None:
         self._unsubscribe = self.cache.subscribe(on_change)
-        self.cache.start()
+        if not self._started:
+            start_staged(self.cache, self._rows_shown)
+            self._started = True
+
+    def rows_shown(self) -> None:
+        """The app has drawn the first Deployments: the other types may start listing."""
+        self._rows_shown.set()
 
     def snapshot(self) -> FleetChange:
         return FleetChange(

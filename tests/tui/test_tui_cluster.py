@@ -25,7 +25,7 @@ SIZE = (200, 50)
 
 
 def dep(name: str, ns: str, replicas: int = 1, image: str = "serving:1.0", uri: str = "v1",
-        sim: str = "", deadline: int = 600) -> dict:
+        sim: str = "", deadline: int = 600, tier: str = "prod") -> dict:
     labels = {"app": name, "app.kubernetes.io/component": "model-server",
               "app.kubernetes.io/name": "m", "app.kubernetes.io/version": uri}
     if sim:
@@ -34,7 +34,7 @@ def dep(name: str, ns: str, replicas: int = 1, image: str = "serving:1.0", uri: 
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns,
                      "labels": {"app.kubernetes.io/component": "model-server",
-                                "app.kubernetes.io/name": "m"},
+                                "app.kubernetes.io/name": "m", "tier": tier},
                      "annotations": {"kubernetes.io/change-cause": f"release {uri}"}},
         "spec": {"replicas": replicas, "progressDeadlineSeconds": deadline,
                  "selector": {"matchLabels": {"app": name}},
@@ -110,11 +110,13 @@ async def test_table_populates_and_follows_kubectl(cluster, namespace):
 
 async def test_filter_and_detail_probes(cluster, namespace):
     cluster.apply([dep("alpha-ranker", namespace), dep("beta-tagger", namespace),
-                   dep("gamma-ranker", namespace)])
+                   dep("gamma-ranker", namespace, tier="canary")])
     app = make_app(cluster.kubeconfig, namespace)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "[3]" in title(app), what="3 rows")
-        await pilot.press("slash", *"ranker", "enter")
+        await pilot.press("slash", *"ranker -l tier!=canary", "enter")
+        assert title(app).startswith(f"deployments({namespace})[1] </ranker -l tier!=canary>")
+        await pilot.press("slash", "ctrl+u", *"ranker", "enter")
         assert title(app).startswith(f"deployments({namespace})[2] </ranker>")
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="detail")
@@ -366,3 +368,20 @@ async def test_jobs_view_shows_gpu_holders_and_pending(cluster, namespace):
         assert str(table.get_cell(f"{namespace}/too-big", "gpus")) == "64"
         assert str(app.main.query_one("#jobs-pane").border_title).startswith(
             f"jobs({namespace})[2]")
+
+
+async def test_switch_namespace(cluster, namespace):
+    cluster.apply([dep("here-1", namespace), dep("here-2", namespace)])
+    app = FleetApp(lambda ctx, nss: KubeBackend(cluster.kubeconfig, ctx, nss), age_refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "here-1", "ready") != "",
+                    what="rows in the all-namespaces view")
+        assert title(app).startswith("deployments(all)[")
+        await pilot.press("N")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", what="picker")
+        ids = [oid for oid, _ in app.screen.options]
+        app.screen.query_one("OptionList").highlighted = ids.index(namespace)
+        await pilot.press("enter")
+        await until(pilot, lambda: title(app).startswith(f"deployments({namespace})[2]"),
+                    what="title of the namespace scope")
+        assert all(k[0] == namespace for k in app.deployments.records)
