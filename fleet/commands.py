@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("history", cmd_history, "rollout history (`kubectl rollout history`)")
     p.add_argument("name")
+    p.add_argument("--revision", type=int, default=0, help="show one revision's pod template")
 
     p = add("status", cmd_status, "rollout status (`kubectl rollout status`)")
     p.add_argument("name")
@@ -227,9 +228,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from fleet.ops.history import format_history, history
+    from fleet.ops.history import format_history, format_revision, history, revision_template
 
     client = _client(args)
+    if args.revision > 0:
+        template = revision_template(client, client.namespace, args.name, args.revision)
+        if args.output == "json":
+            _json(template)
+        else:
+            sys.stdout.write(format_revision(args.name, args.revision, template))
+        return 0
     revs = history(client, client.namespace, args.name)
     if args.output == "json":
         _json(revs)

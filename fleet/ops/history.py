@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fleet import deployutil
 from fleet.derive import parse_time, template_facts
+from fleet.errors import RevisionNotFound
 from fleet.model import Revision
 from fleet.ops._common import get_deployment, list_owned_replicasets, ref
 
@@ -65,3 +67,29 @@ def format_history(name: str, revisions: list[Revision]) -> str:
     rows = [["REVISION", "CHANGE-CAUSE"]]
     rows += [[str(r.revision), r.change_cause or "<none>"] for r in revisions]
     return f"{ref(name)} \n{tabwrite(rows)}\n"
+
+
+def revision_template(client: Any, namespace: str, name: str, revision: int) -> dict[str, Any]:
+    """The pod template of one revision, with its RS's change-cause, as kubectl prints it."""
+    dep = get_deployment(client, namespace, name)
+    by_rev: dict[int, dict[str, Any]] = {}
+    for rs in deployutil.all_replicasets(dep, list_owned_replicasets(client, dep)):
+        rev = deployutil.revision_of(rs)
+        if rev is not None:
+            by_rev[rev] = rs
+    if revision not in by_rev:
+        raise RevisionNotFound("unable to find the specified revision")
+    rs = by_rev[revision]
+    template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
+    cause = deployutil.annotations(rs).get(deployutil.CHANGE_CAUSE)
+    if cause:
+        template.setdefault("metadata", {}).setdefault("annotations", {})[
+            deployutil.CHANGE_CAUSE] = cause
+    return template
+
+
+def format_revision(name: str, revision: int, template: dict[str, Any]) -> str:
+    """`kubectl rollout history --revision=N` output."""
+    from fleet.describe import describe_pod_template
+
+    return f"{ref(name)} with revision #{revision}\n{describe_pod_template(template)}\n"

@@ -166,3 +166,11 @@ def test_rollback_server_dry_run_parity(cluster, twins):
     assert f.stdout == f"deployment.apps/{NAME} rolled back (server dry run)\n"
     a, b = (snapshot(cluster, ns, NAME) for ns in twins)
     assert a == b and a["template"]["spec"]["containers"][0]["image"].endswith("serve:3")
+
+
+def test_history_revision_detail_parity(cluster, twins):
+    for rev in ("1", "2", "3", "9"):
+        f, k = _both(cluster, twins, ["history", NAME, "--revision", rev],
+                     ["rollout", "history", f"deployment/{NAME}", f"--revision={rev}"])
+        _same_output(f, k)  # pod-template-hash too: same template, same hash
+    assert f.stderr == "error: unable to find the specified revision\n"
