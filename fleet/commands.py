@@ -198,8 +198,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not args.all_namespaces:
         rows = [r[1:] for r in rows]
     if len(rows) == 1:
-        where = "any namespace" if args.all_namespaces else f"{client.namespace} namespace"
-        print(f"No resources found in {where}.", file=sys.stderr)
+        if args.all_namespaces:  # kubectl's wording for an empty `get -A` / `get -n NS`
+            print("No resources found", file=sys.stderr)
+        else:
+            print(f"No resources found in {client.namespace} namespace.", file=sys.stderr)
         return 0
     _table(rows)
     return 0
