@@ -174,3 +174,16 @@ def test_history_revision_detail_parity(cluster, twins):
                      ["rollout", "history", f"deployment/{NAME}", f"--revision={rev}"])
         _same_output(f, k)  # pod-template-hash too: same template, same hash
     assert f.stderr == "error: unable to find the specified revision\n"
+
+
+def test_rollout_model_uri_matches_kubectl_set_env(cluster, twins):
+    uri = "hdfs:///models/resnet/9"
+    f, k = _both(cluster, twins, ["rollout", NAME, "--model-uri", uri],
+                 ["set", "env", f"deployment/{NAME}", f"MODEL_URI={uri}"])
+    _same_output(f, k)
+    assert f.stdout == f"deployment.apps/{NAME} env updated\n"
+    a, b = (snapshot(cluster, ns, NAME) for ns in twins)
+    assert a["template"] == b["template"]
+    assert [r[:2] for r in a["revisions"]] == [r[:2] for r in b["revisions"]]
+    assert a["annotations"]["kubernetes.io/change-cause"] == (
+        f"fleet rollout {NAME} --model-uri={uri}")
