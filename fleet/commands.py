@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("ls", cmd_ls, "list model deployments (and training jobs with --jobs)", all_ns=True)
     p.add_argument("--jobs", action="store_true", help="list training jobs instead")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="after the table, print a row for every change (like kubectl get -w)")
 
     p = add("rollout", cmd_rollout, "roll out a new model URI or image (records change-cause)")
     p.add_argument("name")
@@ -167,34 +169,38 @@ def _op_result(args: argparse.Namespace, result: Any) -> int:
 
 # --- commands --------------------------------------------------------------------------------
 
+DEP_HEADER = ["NAMESPACE", "NAME", "MODEL", "VERSION", "REV", "READY", "UP-TO-DATE",
+              "AVAILABLE", "STATE", "PROBES", "AGE"]
+JOB_HEADER = ["NAMESPACE", "NAME", "KIND", "STATE", "COMPLETIONS", "ACTIVE", "FAILED", "GPUS",
+              "AGE"]
+
+
+def _dep_row(d: Any, state: str | None = None) -> list[str]:
+    return [d.namespace, d.name, d.model, d.version or "-", str(d.revision),
+            f"{d.ready}/{d.desired}", str(d.updated), str(d.available),
+            state or str(d.rollout_state), str(d.probe_health), _age(d.created)]
+
+
+def _job_row(j: Any, state: str | None = None) -> list[str]:
+    comp = f"{j.succeeded}/{j.completions if j.completions is not None else 1}"
+    return [j.namespace, j.name, j.kind, state or str(j.state), comp, str(j.active),
+            str(j.failed), str(j.gpus), _age(j.created)]
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from fleet.cache import FleetCache
 
     client = _client(args)
     namespaces = None if args.all_namespaces else [client.namespace]
+    if args.watch:
+        return _watch_ls(args, FleetCache(client, namespaces))
     cache = FleetCache(client, namespaces).load_once()
-    if args.jobs:
-        jobs = cache.jobs()
-        if args.output == "json":
-            _json(jobs)
-            return 0
-        rows = [["NAMESPACE", "NAME", "KIND", "STATE", "COMPLETIONS", "ACTIVE", "FAILED", "GPUS",
-                 "AGE"]]
-        for j in jobs:
-            comp = f"{j.succeeded}/{j.completions if j.completions is not None else 1}"
-            rows.append([j.namespace, j.name, j.kind, str(j.state), comp, str(j.active),
-                         str(j.failed), str(j.gpus), _age(j.created)])
-    else:
-        deps = cache.deployments()
-        if args.output == "json":
-            _json(deps)
-            return 0
-        rows = [["NAMESPACE", "NAME", "MODEL", "VERSION", "REV", "READY", "UP-TO-DATE",
-                 "AVAILABLE", "STATE", "PROBES", "AGE"]]
-        for d in deps:
-            rows.append([d.namespace, d.name, d.model, d.version or "-", str(d.revision),
-                         f"{d.ready}/{d.desired}", str(d.updated), str(d.available),
-                         str(d.rollout_state), str(d.probe_health), _age(d.created)])
+    items = cache.jobs() if args.jobs else cache.deployments()
+    if args.output == "json":
+        _json(items)
+        return 0
+    row = _job_row if args.jobs else _dep_row
+    rows = [JOB_HEADER if args.jobs else DEP_HEADER] + [row(i) for i in items]
     if not args.all_namespaces:
         rows = [r[1:] for r in rows]
     if len(rows) == 1:
@@ -205,6 +211,49 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return 0
     _table(rows)
     return 0
+
+
+def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
+    """`fleet ls -w`: the table, then one row per change (like `kubectl get -w`) until ^C."""
+    import queue
+
+    changes: queue.Queue = queue.Queue()
+    cache.subscribe(changes.put)
+    cache.start()
+    try:
+        if not cache.wait_synced(60):
+            print_error(f"cache did not sync within 60s: {cache.last_error or 'no answer'}")
+            return 1
+        row = _job_row if args.jobs else _dep_row
+        items = cache.jobs() if args.jobs else cache.deployments()
+        rows = [JOB_HEADER if args.jobs else DEP_HEADER] + [row(i) for i in items]
+        cut = 0 if args.all_namespaces else 1
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+
+        def emit(cells: list[str]) -> None:
+            cells = cells[cut:]
+            w = widths[cut:]
+            line = "".join(c.ljust(w[i] + 3) for i, c in enumerate(cells[:-1])) + cells[-1]
+            print(line, flush=True)
+
+        for r in rows:
+            emit(r)
+        last = {i.key: i for i in items}
+        while True:
+            change = changes.get()
+            if change.connection is not None:
+                detail = f" ({change.error})" if change.error else ""
+                print(f"connection: {change.connection}{detail}", file=sys.stderr, flush=True)
+            upserted = change.jobs_upserted if args.jobs else change.deployments_upserted
+            deleted = change.jobs_deleted if args.jobs else change.deployments_deleted
+            for item in upserted:
+                last[item.key] = item
+                emit(row(item))
+            for key in deleted:
+                if key in last:
+                    emit(row(last.pop(key), "deleted"))
+    finally:
+        cache.stop()
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -237,3 +238,37 @@ def test_ls_shows_model_deployments_and_training_jobs(cluster, namespace):
     assert table[0].split()[:3] == ["NAME", "MODEL", "VERSION"] and table[1].split()[0] == "m"
     jobs = json.loads(fleet(cluster, "ls", "--jobs", "-n", namespace, "-o", "json").stdout)
     assert [(j["name"], j["kind"], j["gpus"]) for j in jobs] == [("train", "training", 2)]
+
+
+def test_ls_watch_prints_a_row_per_change(cluster, namespace):
+    import queue
+    import signal
+    import subprocess
+    import sys
+
+    cluster.apply(model_deployment("m", namespace))
+    settled(cluster, namespace, "m")
+    proc = subprocess.Popen([sys.executable, "-m", "fleet.cli", "ls", "-w", "-n", namespace],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cluster.env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=60).split()[:2] == ["NAME", "MODEL"]
+        assert lines.get(timeout=30).split()[4] == "2/2"
+        cluster.kubectl_run("scale", "-n", namespace, "deployment/m", "--replicas=3")
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            seen.append(lines.get(timeout=60).split())
+            if seen[-1][4] == "3/3" and seen[-1][7] == "complete":
+                break
+        else:
+            raise AssertionError(f"no 3/3 complete row in {seen}")
+        cluster.kubectl_run("delete", "-n", namespace, "deployment/m")
+        while (row := lines.get(timeout=60).split())[7] != "deleted":
+            pass
+        assert row[0] == "m"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
