@@ -39,6 +39,8 @@ class FakeApi:
         self.lists: dict[str, list[dict[str, Any]]] = {}
         self.list_rv = "100"
         self.calls: list[tuple[str, str]] = []
+        self.patches: list[tuple[str, str, Any, dict]] = []
+        self.put_conflicts = 0  # PUTs to fail with 409 before one succeeds
         self.before_patch = None  # hook(path) run just before a PATCH is applied
         self.watch_queues: dict[str, queue.Queue] = {}
         self.watch_errors: dict[str, list[Exception]] = {}
@@ -71,7 +73,12 @@ class FakeApi:
         if self.before_patch:
             self.before_patch(path)
         obj = self.objects[path]
-        assert content_type == JSON_PATCH
+        self.patches.append((path, content_type, copy.deepcopy(body), dict(query or {})))
+        if content_type != JSON_PATCH:  # merge / strategic merge: a recursive dict merge
+            merged = _merge(copy.deepcopy(obj), body)
+            merged["metadata"]["resourceVersion"] = self.next_rv()
+            self.objects[path] = merged
+            return copy.deepcopy(merged)
         work = copy.deepcopy(obj)
         for op in body:
             parts = [p.replace("~1", "/").replace("~0", "~")
@@ -98,6 +105,17 @@ class FakeApi:
         obj["metadata"]["resourceVersion"] = self.next_rv()
         return copy.deepcopy(obj)
 
+    def put(self, path: str, body: Any, query=None) -> dict[str, Any]:
+        self.calls.append(("PUT", path))
+        if self.put_conflicts:
+            self.put_conflicts -= 1
+            raise errors.Conflict("Error from server (Conflict): the object has been modified",
+                                  status=409)
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = self.next_rv()
+        self.objects[path] = body
+        return copy.deepcopy(body)
+
     def watch(self, path: str, query=None, *, read_timeout: float = 0) -> FakeWatch:
         self.calls.append(("WATCH", path))
         errs = self.watch_errors.get(path)
@@ -106,3 +124,14 @@ class FakeApi:
         q = self.watch_queues.setdefault(path, queue.Queue())
         self.watch_opened.set()
         return FakeWatch(q)
+
+
+def _merge(base: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict) or not isinstance(base, dict):
+        return copy.deepcopy(patch)
+    for k, v in patch.items():
+        if v is None:
+            base.pop(k, None)
+        else:
+            base[k] = _merge(base.get(k), v)
+    return base
