@@ -64,8 +64,11 @@ class Batcher:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def submit(self, inputs: Arrays, rows: int) -> Arrays:
-        """Queue one request and wait for its outputs (sliced to its rows)."""
+    def submit(self, inputs: Arrays, rows: int) -> asyncio.Future[Arrays]:
+        """Queue one request; the future resolves to its outputs (sliced to its rows).
+
+        Cancelling the future drops the request if it has not started yet.
+        """
         if self.queued_rows + rows > self.max_queue:
             raise QueueFull(f"batch queue full ({self.queued_rows} of {self.max_queue} rows)")
         loop = asyncio.get_running_loop()
@@ -76,7 +79,7 @@ class Batcher:
         self._idle.clear()
         self._depth()
         self._dispatch()
-        return await item.future
+        return item.future
 
     async def drain(self, timeout: float) -> bool:
         """Wait until nothing is queued or running; False on timeout."""

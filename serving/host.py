@@ -143,19 +143,33 @@ class ModelHost:
         if self.state != "AVAILABLE" or runtime is None:
             raise ClientError(503, self.not_ready_message())
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            fut.cancel()
+
         try:
             if self.batcher is not None and signature == runtime.default_signature:
                 fut = self.batcher.submit(inputs, rows)
             elif self.inline:
                 return runtime.predict(inputs, signature)
             else:
-                loop = asyncio.get_running_loop()
                 fut = loop.run_in_executor(self.executor, runtime.predict, inputs, signature)
-            return await asyncio.wait_for(fut, self.cfg.request_timeout_s)
+            timer = loop.call_later(self.cfg.request_timeout_s, expire)
+            try:
+                return await fut
+            finally:
+                timer.cancel()
         except QueueFull as exc:
             raise ClientError(503, f"overloaded: {exc}") from None
-        except TimeoutError:
-            raise ClientError(504, f"deadline of {self.cfg.request_timeout_s}s exceeded") from None
+        except asyncio.CancelledError:
+            if expired:
+                raise ClientError(504, f"deadline of {self.cfg.request_timeout_s}s exceeded"
+                                  ) from None
+            raise
         finally:
             self.metrics.predict.observe(time.perf_counter() - started)
 
