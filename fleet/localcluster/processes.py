@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -97,8 +98,8 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def listening_addresses(pid: int) -> list[tuple[str, int]]:
-    """(address, port) of every TCP listening socket the process holds (IPv4 and IPv6)."""
+def listening_addresses(pid: int) -> list[tuple[str, str, int]]:
+    """(protocol, address, port) of every TCP listener and bound UDP socket of a process."""
     inodes: set[str] = set()
     try:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -110,26 +111,31 @@ def listening_addresses(pid: int) -> list[tuple[str, int]]:
                 inodes.add(target[8:-1])
     except OSError:
         return []
-    found: list[tuple[str, int]] = []
-    for table, v6 in (("tcp", False), ("tcp6", True)):
+    found: list[tuple[str, str, int]] = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
         try:
             rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
         except OSError:
             continue
         for row in rows:
             cols = row.split()
-            if cols[3] != "0A" or cols[9] not in inodes:  # 0A = LISTEN
+            listening = cols[3] == "0A" or table.startswith("udp")  # 0A = TCP LISTEN
+            if not listening or cols[9] not in inodes:
                 continue
             addr_hex, port_hex = cols[1].split(":")
-            found.append((_decode_addr(addr_hex, v6), int(port_hex, 16)))
+            found.append((table, _decode_addr(addr_hex), int(port_hex, 16)))
     return found
 
 
-def _decode_addr(addr_hex: str, v6: bool) -> str:
-    import ipaddress
-
+def _decode_addr(addr_hex: str) -> str:
+    """/proc/net addresses are little-endian 32-bit words."""
     raw = bytes.fromhex(addr_hex)
-    if not v6:
-        return str(ipaddress.IPv4Address(raw[::-1]))
-    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
-    return str(ipaddress.IPv6Address(b"".join(words)))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
