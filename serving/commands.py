@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -10,7 +11,11 @@ def _serve(args: argparse.Namespace) -> int:
     from serving import config
     from serving.server import configure_logging, run
 
-    cfg = config.from_namespace(args)
+    try:
+        cfg = config.from_namespace(args)
+    except ValueError as exc:
+        print(f"fleet serve: {exc}", file=sys.stderr)
+        return 2
     configure_logging()
     return run(cfg)
 

@@ -124,8 +124,15 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
                                 help=f"{help_text} [${var}]")
             continue
         kind = type(default)
-        value = kind(env[var]) if var in env else default
-        parser.add_argument(flag, type=kind, default=value, help=f"{help_text} [${var}]")
+        try:
+            value = kind(env[var]) if var in env else default
+        except ValueError:
+            parser.error(f"${var}={env[var]!r} is not a valid {kind.__name__}")
+        choices = {"mode": MODES, "runtime": RUNTIMES}.get(f.name)
+        if choices and value not in choices:
+            parser.error(f"${var}={value!r} is not one of {', '.join(choices)}")
+        parser.add_argument(flag, type=kind, default=value, choices=choices,
+                            help=f"{help_text} [${var}]")
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
@@ -139,5 +146,11 @@ def from_namespace(ns: argparse.Namespace) -> ServingConfig:
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServingConfig:
-    """Parse flags over environment defaults."""
-    return from_namespace(build_parser(env).parse_args(argv))
+    """Parse flags over environment defaults (exit 2 with a message on bad values)."""
+    parser = build_parser(env)
+    ns = parser.parse_args(argv)
+    try:
+        return from_namespace(ns)
+    except ValueError as exc:
+        parser.error(str(exc))
+        raise  # unreachable: parser.error exits
