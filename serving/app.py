@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import re
 import signal
 import time
@@ -123,6 +124,18 @@ def create_app(cfg: ServingConfig) -> Sanic:
             return apply_top_k(outputs, host.label_output, host.labels, k)
         return outputs
 
+    def all_ready() -> bool:
+        """This worker is ready, and so is every other worker (several workers)."""
+        if not host.ready:
+            return False
+        counter = getattr(app.shared_ctx, "workers_ready", None)
+        return counter is None or counter.value >= cfg.workers
+
+    if cfg.workers > 1:
+        @app.main_process_start
+        async def shared_counter(app: Sanic) -> None:
+            app.shared_ctx.workers_ready = multiprocessing.Value("i", 0)
+
     # -- health and server metadata ------------------------------------------
     @app.get("/v2/health/live")
     async def live(request: Request) -> HTTPResponse:
@@ -130,7 +143,7 @@ def create_app(cfg: ServingConfig) -> Sanic:
 
     @app.get("/v2/health/ready")
     async def ready(request: Request) -> HTTPResponse:
-        if host.ready:
+        if all_ready():
             return json_response({"ready": True})
         return error_response(503, host.not_ready_message())
 
@@ -167,11 +180,12 @@ def create_app(cfg: ServingConfig) -> Sanic:
                                               "holdout": host.meta.get("holdout")}
             return json_response(body)
         state = "UNLOADING" if host.draining and host.state == "AVAILABLE" else host.state
-        body = tfserving.status_body(name, host.version, state, host.error, host.ready)
+        ready = all_ready()
+        body = tfserving.status_body(name, host.version, state, host.error, ready)
         body["modelfleet"] = host.status()
-        if not host.ready:
+        if not ready:
             body["error"] = host.not_ready_message()
-        return json_response(body, 200 if host.ready else 503)
+        return json_response(body, 200 if ready else 503)
 
     @app.post("/v1/models/<rest:path>")
     async def v1_post(request: Request, rest: str) -> HTTPResponse:
@@ -212,7 +226,7 @@ def create_app(cfg: ServingConfig) -> Sanic:
             raise ClientError(404, f"no route for GET /v2/models/{rest}")
         servable(m["name"], m["version"], None, "status")
         if m["tail"] == "/ready":
-            if host.ready:
+            if all_ready():
                 return json_response({"name": name, "ready": True})
             return error_response(503, host.not_ready_message())
         if host.runtime is None or host.version is None:
@@ -262,6 +276,10 @@ def create_app(cfg: ServingConfig) -> Sanic:
         host.activate()
         if host.ready:
             log.info("model %s ready on %s:%d", name, cfg.host, cfg.port)
+            counter = getattr(app.shared_ctx, "workers_ready", None)
+            if counter is not None:
+                with counter.get_lock():
+                    counter.value += 1
 
     def begin_drain(app: Sanic) -> None:
         if host.draining:
