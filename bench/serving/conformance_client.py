@@ -66,6 +66,16 @@ def triton(url: str, model: str, reference: np.ndarray | None) -> np.ndarray | N
         return probs
 
     probs = check("tritonclient", "infer (JSON tensors, request id)", infer)
+
+    def infer_binary() -> None:
+        inp = th.InferInput("image", list(IMAGES.shape), "FP32")
+        inp.set_data_from_numpy(IMAGES)  # default: binary tensor extension both ways
+        res = c.infer(model, [inp], outputs=[th.InferRequestedOutput("probabilities")])
+        got = res.as_numpy("probabilities")
+        expect(got is not None and got.shape == (2, 10), "output shape")
+        if reference is not None:
+            np.testing.assert_allclose(got, reference, atol=1e-5)
+    check("tritonclient", "infer (binary tensor data, client defaults)", infer_binary)
     check("tritonclient", "infer without requested outputs", lambda: expect(
         c.infer(model, [_triton_input(th)]).as_numpy("probabilities").shape == (2, 10),
         "shape"))

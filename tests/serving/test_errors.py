@@ -183,3 +183,23 @@ def test_fuzz_v1_never_500(latency_server: Server, body: object) -> None:
 @given(body=v2_bodies)
 def test_fuzz_v2_never_500(latency_server: Server, body: object) -> None:
     _check_fuzz(latency_server.url, V2, body)
+
+
+binary_tensors = st.lists(st.fixed_dictionaries({
+    "name": st.sampled_from(["image", "x"]),
+    "shape": st.lists(st.integers(0, 9), max_size=5),
+    "datatype": st.sampled_from(["FP32", "FP64", "INT64", "BYTES", "nope"]),
+    "parameters": st.fixed_dictionaries({"binary_data_size": st.integers(-1, 600)}),
+}), min_size=1, max_size=2)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tensors=binary_tensors, payload=st.binary(max_size=600), skew=st.integers(-3, 3))
+def test_fuzz_v2_binary_never_500(latency_server: Server, tensors: list, payload: bytes,
+                                  skew: int) -> None:
+    header = json.dumps({"inputs": tensors}).encode()
+    r = httpx.post(latency_server.url + V2, content=header + payload, timeout=30,
+                   headers={"Inference-Header-Content-Length": str(max(0, len(header) + skew))})
+    assert r.status_code in (200, 400), (r.status_code, r.text)
+    if r.status_code == 400:
+        assert r.json()["error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 
 from tests.serving.conftest import Server
@@ -176,3 +177,41 @@ def test_latency_cache_serves_repeats(latency_server: Server, holdout) -> None:
     assert predict_v1(latency_server, bad).status_code == 400
     assert predict_v1(latency_server, bad).status_code == 400
     assert _cache_hits(latency_server) == before + 1
+
+
+def test_v2_binary_tensor_extension(server: Server, holdout) -> None:
+    """Triton's binary tensor data: raw little-endian inputs after a JSON header, both ways."""
+    x, _ = holdout
+    rows = predict_v1(server, {"instances": x[:3].tolist()}).json()["predictions"]
+    raw = np.ascontiguousarray(x[:3], "<f4").tobytes()
+    header = orjson.dumps({
+        "inputs": [{"name": "image", "shape": [3, 8, 8, 1], "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)}}],
+        "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}]})
+    r = httpx.post(f"{server.url}/v2/models/{MODEL}/infer", content=header + raw,
+                   headers={"Inference-Header-Content-Length": str(len(header))})
+    assert r.status_code == 200, r.text
+    json_len = int(r.headers["Inference-Header-Content-Length"])
+    meta = orjson.loads(r.content[:json_len])
+    (out,) = meta["outputs"]
+    assert out["shape"] == [3, 10] and out["parameters"] == {"binary_data_size": 120}
+    probs = np.frombuffer(r.content[json_len:], "<f4").reshape(3, 10)
+    np.testing.assert_allclose(probs, rows, atol=1e-5)
+    # JSON outputs for a binary request, and the size errors
+    plain = httpx.post(f"{server.url}/v2/models/{MODEL}/infer",
+                       content=header.replace(b"true", b"false") + raw,
+                       headers={"Inference-Header-Content-Length": str(len(header) + 1)})
+    assert plain.status_code == 200, plain.text
+    np.testing.assert_allclose(np.reshape(plain.json()["outputs"][0]["data"], (3, 10)), rows,
+                               atol=1e-5)
+    short = httpx.post(f"{server.url}/v2/models/{MODEL}/infer", content=header + raw[:-4],
+                       headers={"Inference-Header-Content-Length": str(len(header))})
+    assert short.status_code == 400 and "input 'image': binary_data_size 768" in \
+        short.json()["error"]
+    extra = httpx.post(f"{server.url}/v2/models/{MODEL}/infer", content=header + raw + b"xx",
+                       headers={"Inference-Header-Content-Length": str(len(header))})
+    assert extra.status_code == 400 and "2 bytes of binary data not claimed" in \
+        extra.json()["error"]
+    bad_len = httpx.post(f"{server.url}/v2/models/{MODEL}/infer", content=header + raw,
+                         headers={"Inference-Header-Content-Length": "abc"})
+    assert bad_len.status_code == 400
