@@ -89,8 +89,11 @@ def _revisions(
 
 
 def demo_plan(deployments: int = 300, *, stalled: int = 4, unready: int = 4, crashloop: int = 3,
-              revisions: tuple[int, int] = (2, 4), jobs: bool = True, seed: int = 7) -> FleetPlan:
-    """About `deployments` model servers over the team namespaces, plus training jobs."""
+              revisions: tuple[int, int] = (2, 4), jobs: bool = True, seed: int = 7,
+              namespaces: tuple[str, ...] = TEAMS) -> FleetPlan:
+    """About `deployments` model servers over the team namespaces, plus training jobs.
+
+    `namespaces` replaces the team namespaces (tests use their own)."""
     rng = random.Random(seed)
     plan = FleetPlan()
     names: set[tuple[str, str]] = set()
@@ -99,10 +102,10 @@ def demo_plan(deployments: int = 300, *, stalled: int = 4, unready: int = 4, cra
                           troubles, strict=False))
     i = 0
     while len(plan.deployments) < deployments:
-        ns = TEAMS[i % len(TEAMS)]
-        model = MODELS[(i // len(TEAMS)) % len(MODELS)]
-        variant = VARIANTS[(i // (len(TEAMS) * len(MODELS))) % len(VARIANTS)]
-        cycle = i // (len(TEAMS) * len(MODELS) * len(VARIANTS))
+        ns = namespaces[i % len(namespaces)]
+        model = MODELS[(i // len(namespaces)) % len(MODELS)]
+        variant = VARIANTS[(i // (len(namespaces) * len(MODELS))) % len(VARIANTS)]
+        cycle = i // (len(namespaces) * len(MODELS) * len(VARIANTS))
         name = f"{model}-{variant}" + (f"-{cycle}" if cycle else "")
         i += 1
         if (ns, name) in names:
@@ -117,17 +120,26 @@ def demo_plan(deployments: int = 300, *, stalled: int = 4, unready: int = 4, cra
             progress_deadline=20 if trouble == "stalled" else 600, trouble=trouble,
         ))
     if jobs:
-        plan.jobs = [
-            JobPlan("team-nlp", "llama-finetune-a", "training", gpus=4),
-            JobPlan("team-vision", "clip-pretrain", "training", gpus=4),
-            JobPlan("team-recsys", "dlrm-retrain", "training", gpus=4),
-            JobPlan("team-speech", "whisper-distill", "training", gpus=2),
-            JobPlan("team-nlp", "llama-sweep-big", "sweep-worker", gpus=8),
-            *[JobPlan("team-search", f"ranker-sweep-{k}", "sweep-worker", gpus=0,
-                      complete_after=f"{30 + 20 * k}s") for k in range(6)],
-            *[JobPlan("team-ads", f"ctr-nightly-{k}", "training", gpus=0, complete_after="5s")
-              for k in range(3)],
-            JobPlan("team-ads", "ctr-backfill", "training", gpus=0, complete_after="10s",
-                    fail=True),
-        ]
+        plan.jobs = _job_plans(namespaces)
     return plan
+
+
+def _job_plans(namespaces: tuple[str, ...]) -> list[JobPlan]:
+    """Training jobs: 4+4 GPUs held (the demo cluster has 8), 2+4+8 more that stay Pending."""
+
+    def ns(team: str) -> str:
+        return team if namespaces == TEAMS else namespaces[TEAMS.index(team) % len(namespaces)]
+
+    return [
+        JobPlan(ns("team-nlp"), "llama-finetune-a", "training", gpus=4),
+        JobPlan(ns("team-vision"), "clip-pretrain", "training", gpus=4),
+        JobPlan(ns("team-recsys"), "dlrm-retrain", "training", gpus=4),
+        JobPlan(ns("team-speech"), "whisper-distill", "training", gpus=2),
+        JobPlan(ns("team-nlp"), "llama-sweep-big", "sweep-worker", gpus=8),
+        *[JobPlan(ns("team-search"), f"ranker-sweep-{k}", "sweep-worker", gpus=0,
+                  complete_after=f"{30 + 20 * k}s") for k in range(6)],
+        *[JobPlan(ns("team-ads"), f"ctr-nightly-{k}", "training", gpus=0, complete_after="5s")
+          for k in range(3)],
+        JobPlan(ns("team-ads"), "ctr-backfill", "training", gpus=0, complete_after="10s",
+                fail=True),
+    ]
