@@ -385,3 +385,30 @@ async def test_switch_namespace(cluster, namespace):
         await until(pilot, lambda: title(app).startswith(f"deployments({namespace})[2]"),
                     what="title of the namespace scope")
         assert all(k[0] == namespace for k in app.deployments.records)
+
+
+async def test_switch_context(cluster, namespace, tmp_path: Path):
+    import yaml
+
+    cfg = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    ctx = dict(cfg["contexts"][0])
+    ctx = {"name": "second", "context": dict(ctx["context"], namespace=namespace)}
+    cfg["contexts"].append(ctx)
+    path = tmp_path / "two-contexts.kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    cluster.apply(dep("ctx-a", namespace))
+    app = FleetApp(lambda c, nss: KubeBackend(str(path), c, nss), namespaces=[namespace],
+                   age_refresh_s=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "ctx-a", "ready") != "", what="row")
+        await pilot.press("C")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", what="picker")
+        ids = [oid for oid, _ in app.screen.options]
+        assert ids == [c["name"] for c in cfg["contexts"]]
+        app.screen.query_one("OptionList").highlighted = ids.index("second")
+        await pilot.press("enter")
+        await until(pilot, lambda: "second" in str(app.main.query_one("#context-bar").content),
+                    what="context bar shows the new context")
+        await until(pilot, lambda: cell(app, namespace, "ctx-a", "ready") != "",
+                    what="rows again from the new context")
+        assert app.backend.context == "second"
