@@ -249,6 +249,10 @@ def job_state(job: Obj) -> JobState:
     if spec.get("suspend"):
         return JobState.SUSPENDED
     if _int(status.get("active")) > 0:
+        # `active` counts Pending pods too (e.g. waiting for GPUs). `ready` (Kubernetes >= 1.29)
+        # tells whether any of them actually runs; without it, trust `active`.
+        if "ready" in status and _int(status.get("ready")) == 0:
+            return JobState.PENDING
         return JobState.RUNNING
     return JobState.PENDING
 

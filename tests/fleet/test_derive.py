@@ -75,7 +75,10 @@ def _job(**status) -> dict:
 def test_training_job():
     j = derive.training_job(_job(active=2, succeeded=1))
     assert (j.kind, j.completions, j.active, j.succeeded, j.gpus) == ("sweep-worker", 4, 2, 1, 4)
-    assert j.state is JobState.RUNNING
+    assert j.state is JobState.RUNNING  # no `ready` field (older clusters): trust `active`
+    assert derive.training_job(_job(active=2, ready=1)).state is JobState.RUNNING
+    # Active pods that are all unscheduled (e.g. waiting for GPUs) are not running yet.
+    assert derive.training_job(_job(active=2, ready=0)).state is JobState.PENDING
     done = _job(succeeded=4, conditions=[{"type": "Complete", "status": "True"}])
     assert derive.training_job(done).state is JobState.COMPLETE
     failed = _job(failed=3, conditions=[{"type": "Failed", "status": "True"}])

@@ -337,8 +337,6 @@ async def test_bulk_scale_and_undo_recent_rollouts(cluster, namespace):
     assert cluster.get_json("deployment", "b-2", "-n", namespace)["spec"]["replicas"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="fleet.derive.job_state reports a Job whose pod cannot be "
-                   "scheduled as running (it counts status.active, which includes Pending pods)")
 async def test_jobs_view_shows_gpu_holders_and_pending(cluster, namespace):
     def job(name: str, gpus: int) -> dict:
         res = {"requests": {"nvidia.com/gpu": str(gpus)}, "limits": {"nvidia.com/gpu": str(gpus)}}
