@@ -6,20 +6,11 @@ prefers fleet core's `history()` fields where present.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from fleet.derive import parse_time
 from fleet.model import CHANGE_CAUSE, MODEL_URI_ENV, REVISION_ANNOTATION, VERSION_LABEL
 from tui.plans import RevisionView
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def revision_from_replicaset(rs: dict[str, Any], current_revision: int | None) -> RevisionView:
@@ -38,7 +29,7 @@ def revision_from_replicaset(rs: dict[str, Any], current_revision: int | None) -
         model_uri=model_uri,
         image=first.get("image", ""),
         change_cause=ann.get(CHANGE_CAUSE, ""),
-        created=_parse_time(meta.get("creationTimestamp")),
+        created=parse_time(meta.get("creationTimestamp")),
         template=template,
         current=revision == current_revision,
     )
