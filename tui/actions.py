@@ -1,0 +1,174 @@
+"""Write actions of the app: plan (in a worker), confirm (modal), execute (in a worker), report.
+
+Mixed into `FleetApp`; every API call runs in a thread worker and comes back as a message.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from textual import work
+
+from fleet.model import ModelDeployment
+from tui.messages import ActionFinished
+from tui.plans import (
+    Plan,
+    bulk_rollback_plan,
+    pause_plan,
+    restart_plan,
+    rollback_plan,
+    rollout_plan,
+    scale_plan,
+    undo_plan,
+)
+from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
+from tui.screens.picker import PickerScreen
+
+UNDO_WINDOWS = [("5m", "last 5 minutes"), ("15m", "last 15 minutes"), ("30m", "last 30 minutes"),
+                ("1h", "last hour"), ("3h", "last 3 hours"), ("24h", "last 24 hours")]
+
+
+def _duration(text: str) -> timedelta:
+    unit = {"m": "minutes", "h": "hours", "s": "seconds"}[text[-1]]
+    return timedelta(**{unit: int(text[:-1])})
+
+
+def error_text(exc: BaseException) -> str:
+    """The human message of a FleetError / plan ValueError; the type for anything unexpected."""
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+
+
+
+class ActionsMixin:
+    """Needs the app's `backend`, `deployments`, `main`, `target_records`, `_refuse`."""
+
+    backend: Any
+
+    def action_rollback(self) -> None:
+        if self._refuse("rollback"):
+            return
+        targets = self.target_records()
+        if len(targets) == 1:
+            self.plan_rollback(targets[0], 0)
+        elif targets:
+            self.confirm(bulk_rollback_plan(targets))
+
+    @work(thread=True, exit_on_error=False, group="plan")
+    def plan_rollback(self, dep: ModelDeployment, to_revision: int) -> None:
+        from tui.revisions import load_revisions
+
+        try:
+            generation, history = load_revisions(self.backend, dep.namespace, dep.name)
+            plan = rollback_plan(dep, history, to_revision)
+            plan.params["generation"] = generation
+        except Exception as exc:  # noqa: BLE001
+            self.notify(error_text(exc), title="cannot roll back", severity="error")
+            return
+        self.call_later_safe(self.confirm, plan)
+
+    def action_scale(self) -> None:
+        if self._refuse("scale"):
+            return
+        targets = self.target_records()
+        if not targets:
+            return
+        names = ", ".join(f"{d.namespace}/{d.name}" for d in targets[:3])
+        if len(targets) > 3:
+            names += f" and {len(targets) - 3} more"
+
+        def got(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            try:
+                replicas = int(values["replicas"])
+                if replicas < 0:
+                    raise ValueError
+            except ValueError:
+                self.notify("replicas must be a whole number ≥ 0", severity="error")
+                return
+            self.confirm(scale_plan(targets, replicas))
+
+        self.push_screen(PromptScreen(f"Scale {names}",
+                                      [("replicas", "replicas", str(targets[0].desired))]), got)
+
+    def action_restart(self) -> None:
+        if not self._refuse("restart") and (targets := self.target_records()):
+            self.confirm(restart_plan(targets))
+
+    def action_pause_resume(self) -> None:
+        if not self._refuse("pause_resume") and (targets := self.target_records()):
+            self.confirm(pause_plan(targets, pause=not all(d.paused for d in targets)))
+
+    def action_rollout(self) -> None:
+        if self._refuse("rollout"):
+            return
+        targets = self.target_records()
+        if len(targets) != 1:
+            if targets:
+                self.notify("roll out one deployment at a time", severity="warning")
+            return
+        dep = targets[0]
+
+        def got(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            try:
+                plan = rollout_plan(dep, values["model_uri"], values["image"], values["reason"],
+                                    values["version"])
+            except ValueError as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            self.confirm(plan)
+
+        fields = [("model_uri", "model URI (env MODEL_URI)", dep.model_uri),
+                  ("image", "container image", dep.image),
+                  ("version", "version label (app.kubernetes.io/version)", dep.version),
+                  ("reason", "change-cause", "")]
+        self.push_screen(PromptScreen(f"Roll out {dep.namespace}/{dep.name}", fields), got)
+
+    def action_undo_wave(self) -> None:
+        if self._refuse("undo_wave"):
+            return
+        self.push_screen(PickerScreen("Undo rollouts started within…", UNDO_WINDOWS, "15m"),
+                         lambda w: w and self.plan_undo(w))
+
+    @work(thread=True, exit_on_error=False, group="plan")
+    def plan_undo(self, window: str) -> None:
+        try:
+            candidates = self.backend.undo_candidates(_duration(window))
+        except Exception as exc:  # noqa: BLE001
+            self.notify(error_text(exc), title="cannot list recent rollouts", severity="error")
+            return
+        plan = undo_plan(candidates, window)
+        plan.params["candidates"] = candidates
+        self.call_later_safe(self.confirm, plan)
+
+    def confirm(self, plan: Plan) -> None:
+        if not plan.targets:
+            self.push_screen(ConfirmScreen(plan.title, plan.lines, "OK", danger=False))
+            return
+        self.push_screen(ConfirmScreen(plan.title, plan.lines),
+                         lambda ok: ok and self.execute(plan))
+
+    @work(thread=True, exit_on_error=False, group="action")
+    def execute(self, plan: Plan) -> None:
+        from tui.execute import run_plan
+
+        results = run_plan(self.backend, plan)
+        self.post_message(ActionFinished(plan.title, results, plan.targets))
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        ok = [r.line for r in message.results if r.ok]
+        failed = [r.line for r in message.results if not r.ok]
+        self.main.query_one("#progress").watch_keys(
+            [r.key for r in message.results if r.ok], self.deployments.records)
+        if len(message.results) == 1 and not failed:
+            self.notify(ok[0], title="done")
+        else:
+            self.push_screen(ResultScreen(message.title, ok, failed))
+        if self.deployments.marked:
+            self.main.action_clear_marks()
+
