@@ -141,7 +141,9 @@ def model_deployment(dep: Obj, pods: Iterable[PodSummary] = ()) -> ModelDeployme
         uid=md.get("uid", ""),
         model=labels.get(NAME_LABEL) or md.get("name", ""),
         model_uri=uri,
-        version=labels.get(VERSION_LABEL) or tversion,
+        # The pod template's label is what runs; the Deployment's own label is not restored
+        # by a rollback (kubectl undo replaces only the template and annotations).
+        version=tversion or labels.get(VERSION_LABEL, ""),
         image=image,
         revision=_int(ann.get(REVISION_ANNOTATION)),
         desired=_int(spec.get("replicas"), 1),

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from fleet.events import FleetChange
-from tui.staged_cache import start_staged
 
 Key = tuple[str, str]
 
@@ -61,7 +60,7 @@ class KubeBackend:
     def start(self, on_change: Callable[[FleetChange], None]) -> None:
         self._unsubscribe = self.cache.subscribe(on_change)
         if not self._started:
-            start_staged(self.cache, self._rows_shown)
+            self.cache.start_staged(("deployments",), then=self._rows_shown)
             self._started = True
 
     def rows_shown(self) -> None:

@@ -12,6 +12,7 @@ from tests.fleet.objects import deployment, event, pod
 def test_model_deployment_fields():
     d = derive.model_deployment(deployment(annotations={"kubernetes.io/change-cause": "c"}))
     assert (d.namespace, d.name, d.model, d.version) == ("ns1", "resnet", "resnet", "1")
+
     assert d.model_uri == "hdfs:///models/m/1" and d.image == "registry.local/serve:1"
     assert (d.revision, d.desired, d.updated, d.ready, d.available) == (3, 2, 2, 2, 2)
     assert d.rollout_state is RolloutState.COMPLETE and d.change_cause == "c"
@@ -93,3 +94,12 @@ def test_event_record():
     assert (e.reason, e.count, e.involved_name, e.field_path, e.source) == (
         "Unhealthy", 5, "p1", "spec.containers{server}", "kubelet")
     assert e.last_seen == datetime(2026, 11, 27, 1, 3, tzinfo=UTC)
+
+
+def test_version_comes_from_the_running_template_not_a_stale_deployment_label():
+    dep = deployment()
+    dep["metadata"].setdefault("labels", {})["app.kubernetes.io/version"] = "9"
+    dep["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] = "3"
+    assert derive.model_deployment(dep, []).version == "3"
+    del dep["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"]
+    assert derive.model_deployment(dep, []).version == "9"  # falls back to the Deployment
