@@ -9,17 +9,11 @@ from fleet.cache import FleetCache
 from fleet.kube import collection_path
 from tests.fleet.fakeapi import FakeApi
 from tests.fleet.objects import deployment
+from tests.waiting import eventually as _wait
 
 DEPS = collection_path("apps/v1", "deployments", "ns1")
 
 
-def _wait(pred, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class RecordingApi(FakeApi):

@@ -12,6 +12,7 @@ from fleet.kube import collection_path
 from fleet.model import ConnectionState, ProbeHealth
 from tests.fleet.fakeapi import FakeApi
 from tests.fleet.objects import deployment, event, pod, replicaset, template
+from tests.waiting import eventually as _wait
 
 DEPS = collection_path("apps/v1", "deployments", "ns1")
 RSS = collection_path("apps/v1", "replicasets", "ns1")
@@ -19,13 +20,6 @@ PODS = collection_path("v1", "pods", "ns1")
 EVENTS = collection_path("v1", "events", "ns1")
 
 
-def _wait(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _api() -> FakeApi:
