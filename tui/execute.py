@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tui.plans import Plan
-
-Key = tuple[str, str]
+from tui.plans import Key, Plan
 
 
 @dataclass(frozen=True)

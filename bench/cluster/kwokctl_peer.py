@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fleet.localcluster import binaries, versions
 from fleet.localcluster.apiclient import ApiClient
-from fleet.localcluster.nodes import node_manifest, summarize
+from fleet.localcluster.nodes import node_manifest, planned_nodes, summarize
 
 PEER_DIR = binaries.cache_root() / "peers"
 KWOKCTL = PEER_DIR / f"kwokctl-{versions.KWOK}"
@@ -72,8 +72,7 @@ class KwokctlCluster:
         self._kwokctl("create", "cluster", "--name", "peer", "--kubeconfig",
                       str(self.kubeconfig), "--wait", "120s")
         with self.client() as c:
-            wanted = [(f"node-{i}", 0) for i in range(nodes)]
-            wanted += [(f"gpu-node-{i}", gpus_per_node) for i in range(gpu_nodes)]
+            wanted = planned_nodes(nodes, gpu_nodes, gpus_per_node)
             for name, gpus in wanted:
                 c.post("/api/v1/nodes", node_manifest(name, gpus=gpus))
             while True:

@@ -24,7 +24,7 @@ from fleet.localcluster import pki as pki_mod
 from fleet.localcluster.apiclient import ApiClient, insecure_health
 from fleet.localcluster.components import Layout, Ports
 from fleet.localcluster.errors import ClusterError
-from fleet.localcluster.nodes import node_manifest, summarize
+from fleet.localcluster.nodes import node_manifest, planned_nodes, summarize
 from fleet.localcluster.ports import free_port, in_use
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
@@ -280,8 +280,7 @@ class LocalCluster:
 
     def _ensure_nodes(self, nodes: int, gpu_nodes: int, gpus_per_node: int, say: Progress,
                       timeout: float) -> None:
-        wanted = [(f"node-{i}", 0) for i in range(nodes)]
-        wanted += [(f"gpu-node-{i}", gpus_per_node) for i in range(gpu_nodes)]
+        wanted = planned_nodes(nodes, gpu_nodes, gpus_per_node)
         with self.client() as c:
             existing = {n["metadata"]["name"] for n in c.get("/api/v1/nodes").json()["items"]}
             for name, gpus in wanted:

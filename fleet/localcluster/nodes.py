@@ -30,9 +30,10 @@ def node_manifest(name: str, *, gpus: int = 0) -> dict[str, Any]:
     }
 
 
-def node_names(nodes: int, gpu_nodes: int) -> list[tuple[str, int]]:
+def planned_nodes(nodes: int, gpu_nodes: int, gpus_per_node: int) -> list[tuple[str, int]]:
+    """(name, GPUs) of every node a cluster of this shape has."""
     return [(f"node-{i}", 0) for i in range(nodes)] + [
-        (f"gpu-node-{i}", -1) for i in range(gpu_nodes)
+        (f"gpu-node-{i}", gpus_per_node) for i in range(gpu_nodes)
     ]
 
 

@@ -37,55 +37,41 @@ async def _settle(pilot) -> None:
     await pilot.pause(0.2)
 
 
+def _after(*steps: tuple[str, ...]):
+    """A run_before that settles, then presses each group of keys and settles again."""
+
+    async def before(pilot) -> None:
+        await _settle(pilot)
+        for keys in steps:
+            await pilot.press(*keys)
+            await _settle(pilot)
+
+    return before
+
+
 def test_main_screen(snap_compare):
     assert snap_compare(app(), terminal_size=SIZE, run_before=_settle)
 
 
 def test_problems_only(snap_compare):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("exclamation_mark")
-        await _settle(pilot)
-
-    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("exclamation_mark",)))
 
 
 def test_detail_revisions_with_diff(snap_compare):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("n", "n", "h")
-        await _settle(pilot)
-        await pilot.press("down")
-        await _settle(pilot)
-
+    before = _after(("n", "n", "h"), ("down",))
     assert snap_compare(app(), terminal_size=SIZE, run_before=before)
 
 
 def test_detail_probes(snap_compare):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("p")
-        await _settle(pilot)
-
-    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("p",)))
 
 
 def test_rollback_confirmation(snap_compare):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("n", "n", "u")
-        await _settle(pilot)
-
-    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("n", "n", "u")))
 
 
 def test_jobs_view(snap_compare):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("J")
-        await _settle(pilot)
-
-    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("J",)))
 
 
 def test_readonly_with_api_away(snap_compare):
@@ -99,9 +85,4 @@ def test_readonly_with_api_away(snap_compare):
 
 
 def test_help(snap_compare):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("question_mark")
-        await _settle(pilot)
-
-    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("question_mark",)))
