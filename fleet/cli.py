@@ -16,9 +16,9 @@ from collections.abc import Sequence
 # Modules that contribute subcommands. Library code never imports tui/serving;
 # only this entry point dispatches to them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "fleet.localcluster.commands",
+    "devcluster.cluster.commands",
     "fleet.commands",
-    "fleet.demo_commands",
+    "devcluster.demo.commands",
     "serving.commands",
     "tui.commands",
 )

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.cluster.kwokctl_peer import KwokctlCluster, ensure_kwokctl  # noqa: E402
-from fleet.localcluster import LocalCluster  # noqa: E402
+from devcluster.cluster import LocalCluster  # noqa: E402
 
 
 def _summary(values: list[float]) -> str:

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from fleet.localcluster import binaries, versions
-from fleet.localcluster.apiclient import ApiClient
-from fleet.localcluster.nodes import node_manifest, planned_nodes, summarize
+from devcluster.cluster import binaries, versions
+from devcluster.cluster.apiclient import ApiClient
+from devcluster.cluster.nodes import node_manifest, planned_nodes, summarize
 
 PEER_DIR = binaries.cache_root() / "peers"
 KWOKCTL = PEER_DIR / f"kwokctl-{versions.KWOK}"

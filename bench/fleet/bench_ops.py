@@ -87,7 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     local = None
     if not args.kubeconfig:
-        from fleet.localcluster import LocalCluster
+        from devcluster.cluster import LocalCluster
 
         local = LocalCluster(Path(tempfile.mkdtemp(prefix="mf-bench-ops-")))
         info = local.up(nodes=2, gpu_nodes=0)

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tmux import Pane, proc_cpu_seconds, proc_rss_mb, require_tmux  # noqa: E402
 
-from fleet.demo.plan import DeploymentPlan, FleetPlan, RevisionPlan  # noqa: E402
-from fleet.demo.seed import print_progress, seed_fleet  # noqa: E402
+from devcluster.demo.plan import DeploymentPlan, FleetPlan, RevisionPlan  # noqa: E402
+from devcluster.demo.seed import print_progress, seed_fleet  # noqa: E402
 from fleet.kube import MERGE_PATCH, KubeClient, deployment_path  # noqa: E402
 
 TITLE_RE = re.compile(r"deployments\(all\)\[([\d,]+)\]", re.IGNORECASE)
@@ -166,7 +166,7 @@ def one_run(tool: Tool, args: argparse.Namespace, client: KubeClient, n: int,
 def cluster_kubeconfig(args: argparse.Namespace) -> str:
     if args.kubeconfig:
         return args.kubeconfig
-    from fleet.localcluster import LocalCluster, binaries
+    from devcluster.cluster import LocalCluster, binaries
 
     binaries.build(progress=lambda m: print(m, file=sys.stderr))
     state = Path(os.environ.get("MODELFLEET_BENCH_CLUSTER_DIR",

@@ -220,7 +220,7 @@ def test_no_wildcard_or_private_address_literals() -> None:
 @pytest.fixture(scope="module")
 def kubectl(request: pytest.FixtureRequest) -> str:
     """The kubectl pinned with the local cluster; the cluster fixture explains when missing."""
-    from fleet.localcluster import binaries
+    from devcluster.cluster import binaries
 
     found = binaries.find_binary("kubectl")
     return str(found) if found else request.getfixturevalue("cluster").kubectl

@@ -15,7 +15,7 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_tui_commands_does_not_import_textual():
-    mods = _modules_after("import tui.commands, fleet.demo_commands, fleet.cli\n"
+    mods = _modules_after("import tui.commands, devcluster.demo.commands, fleet.cli\n"
                           "fleet.cli.build_parser()")
     assert "textual" not in mods
 

@@ -18,8 +18,8 @@ MODELS = (
 )
 VARIANTS = ("prod", "canary", "shadow", "eu", "us", "batch", "edge", "staging")
 IMAGE_TAGS = ("1.4.0", "1.4.2", "1.5.0", "1.5.1")
-SEED_LABEL = "fleet.demo/seed"
-SEEDED_ANNOTATION = "fleet.demo/seeded-revisions"
+SEED_LABEL = "devcluster.demo/seed"
+SEEDED_ANNOTATION = "devcluster.demo/seeded-revisions"
 
 
 @dataclass(frozen=True)

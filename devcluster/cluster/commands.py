@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cluster(args: argparse.Namespace):
-    from fleet.localcluster import LocalCluster
+    from devcluster.cluster import LocalCluster
 
     return LocalCluster(args.state_dir)
 
@@ -52,7 +52,7 @@ def _say(msg: str) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from fleet.localcluster import ClusterError, binaries
+    from devcluster.cluster import ClusterError, binaries
 
     try:
         binaries.build(progress=_say)
@@ -99,7 +99,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
-    from fleet.localcluster import ClusterError
+    from devcluster.cluster import ClusterError
 
     try:
         info = _cluster(args).info()
@@ -110,7 +110,7 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from fleet.localcluster import ClusterError, binaries
+    from devcluster.cluster import ClusterError, binaries
 
     try:
         bins = binaries.build(progress=_say)

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.localcluster import versions
-from fleet.localcluster.errors import ClusterError
+from devcluster.cluster import versions
+from devcluster.cluster.errors import ClusterError
 
 BUILD_SCRIPT = Path(__file__).with_name("build_binaries.sh")
 

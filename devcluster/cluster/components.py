@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.localcluster.binaries import Binaries
-from fleet.localcluster.pki import Pki
+from devcluster.cluster.binaries import Binaries
+from devcluster.cluster.pki import Pki
 
 POD_CIDR = "127.1.0.0/16"  # kwok allocates pod IPs here: inside loopback, never dialed out
 LOOPBACK = "127.0.0.1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.localcluster import ClusterError, LocalCluster, binaries, processes
+from devcluster.cluster import ClusterError, LocalCluster, binaries, processes
 
 
 @pytest.fixture

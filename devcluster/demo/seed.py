@@ -1,6 +1,6 @@
 """Apply the demo plan to a cluster: concurrent but bounded, idempotent, with progress.
 
-A deployment that already carries `fleet.demo/seeded-revisions` = its planned revision count
+A deployment that already carries `devcluster.demo/seeded-revisions` = its planned revision count
 is skipped, so a second run costs one LIST per namespace. Between two revisions we wait only
 until the deployment controller has observed the previous template (observedGeneration),
 because a template it never saw would not become a ReplicaSet/revision.
@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
+from devcluster.demo import manifests
+from devcluster.demo.plan import SEED_LABEL, SEEDED_ANNOTATION, DeploymentPlan, FleetPlan
 from fleet import errors
-from fleet.demo import manifests
-from fleet.demo.plan import SEED_LABEL, SEEDED_ANNOTATION, DeploymentPlan, FleetPlan
 from fleet.kube import MERGE_PATCH, STRATEGIC_PATCH, collection_path, deployment_path
 
 Progress = Callable[["SeedStats"], None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.demo.plan import SEED_LABEL, DeploymentPlan, JobPlan, RevisionPlan
+from devcluster.demo.plan import SEED_LABEL, DeploymentPlan, JobPlan, RevisionPlan
 from fleet.model import (
     CHANGE_CAUSE,
     COMPONENT_LABEL,

@@ -18,14 +18,14 @@ from typing import Any
 
 import httpx
 
-from fleet.localcluster import binaries as binaries_mod
-from fleet.localcluster import components, kubeconfig, processes
-from fleet.localcluster import pki as pki_mod
-from fleet.localcluster.apiclient import ApiClient, insecure_health
-from fleet.localcluster.components import Layout, Ports
-from fleet.localcluster.errors import ClusterError
-from fleet.localcluster.nodes import node_manifest, planned_nodes, summarize
-from fleet.localcluster.ports import free_port, in_use
+from devcluster.cluster import binaries as binaries_mod
+from devcluster.cluster import components, kubeconfig, processes
+from devcluster.cluster import pki as pki_mod
+from devcluster.cluster.apiclient import ApiClient, insecure_health
+from devcluster.cluster.components import Layout, Ports
+from devcluster.cluster.errors import ClusterError
+from devcluster.cluster.nodes import node_manifest, planned_nodes, summarize
+from devcluster.cluster.ports import free_port, in_use
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 # Start order; `down` uses the reverse.

@@ -10,15 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fleet.localcluster.cluster import ClusterInfo, ClusterStatus, LocalCluster
-    from fleet.localcluster.errors import ClusterError
+    from devcluster.cluster.cluster import ClusterInfo, ClusterStatus, LocalCluster
+    from devcluster.cluster.errors import ClusterError
 
 __all__ = ["ClusterError", "ClusterInfo", "ClusterStatus", "LocalCluster"]
-_HOMES = {"ClusterError": "fleet.localcluster.errors"}
+_HOMES = {"ClusterError": "devcluster.cluster.errors"}
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        module = importlib.import_module(_HOMES.get(name, "fleet.localcluster.cluster"))
+        module = importlib.import_module(_HOMES.get(name, "devcluster.cluster.cluster"))
         return getattr(module, name)
     raise AttributeError(name)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fleet.demo.plan import demo_plan
-from fleet.demo.seed import seed_fleet
+from devcluster.demo.plan import demo_plan
+from devcluster.demo.seed import seed_fleet
 from fleet.kube import KubeClient
 from tests.fixtures.cluster import wait_for
 

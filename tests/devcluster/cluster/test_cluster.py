@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fleet.localcluster import processes
+from devcluster.cluster import processes
+from tests.devcluster.cluster.manifests import deployment, job
 from tests.fixtures.cluster import TestCluster, wait_for
-from tests.fleet.localcluster.manifests import deployment, job
 
 
 def _deploy(cluster: TestCluster, ns: str, name: str) -> dict:

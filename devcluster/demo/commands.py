@@ -23,11 +23,11 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fleet.demo.plan import demo_plan
-    from fleet.demo.seed import print_progress, seed_fleet
+    from devcluster.cluster import ClusterError, LocalCluster, binaries
+    from devcluster.demo.plan import demo_plan
+    from devcluster.demo.seed import print_progress, seed_fleet
     from fleet.errors import FleetError
     from fleet.kube import KubeClient
-    from fleet.localcluster import ClusterError, LocalCluster, binaries
 
     try:
         binaries.build(progress=_say)

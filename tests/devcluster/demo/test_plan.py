@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fleet.demo import manifests
-from fleet.demo.plan import demo_plan
+from devcluster.demo import manifests
+from devcluster.demo.plan import demo_plan
 
 
 def test_plan_shape():
