@@ -7,6 +7,7 @@ Lookup order per binary: `TEST_ASSET_<NAME>`, `$KUBEBUILDER_ASSETS/<name>`, `PAT
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -133,6 +134,7 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
     """Build every missing binary into the user cache; shows which step runs and for how long."""
     found, missing = find_all()
     if not missing:
+        kwok_crds(progress)
         return Binaries.from_mapping(found)
     _check_go()
     target = cache_dir()
@@ -172,4 +174,39 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
             src.replace(target / name)
     shutil.rmtree(staging, ignore_errors=True)
     say(f"built in {time.monotonic() - started:.0f}s into {target}")
+    kwok_crds(progress)
     return require()
+
+
+KWOK_CRD_KINDS = ("logs", "portforwards", "execs", "attaches")
+
+
+def kwok_crds(progress: Callable[[str], None] | None = None) -> list[Path]:
+    """kwok's Logs/PortForward/Exec/Attach CRDs, copied once from kwok's module zip.
+
+    kwok reads these objects (CRD mode) but does not install the CRDs; kwokctl would. The
+    files live in the binary cache next to kwok, never in the repository.
+    """
+    target = cache_dir() / "kwok-crds"
+    files = [target / f"kwok.x-k8s.io_{k}.yaml" for k in KWOK_CRD_KINDS]
+    if all(f.is_file() for f in files):
+        return files
+    go = _check_go()
+    cache_root().mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress(f"fetching kwok {versions.KWOK} CRDs from the Go module proxy")
+    out = subprocess.run([go, "mod", "download", "-json", f"sigs.k8s.io/kwok@{versions.KWOK}"],
+                         capture_output=True, text=True, check=False, timeout=600,
+                         cwd=cache_root())
+    try:
+        module_dir = Path(json.loads(out.stdout)["Dir"])
+    except (ValueError, KeyError) as exc:
+        raise ClusterError(f"could not download sigs.k8s.io/kwok@{versions.KWOK}: "
+                           f"{out.stderr.strip() or exc}") from exc
+    target.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        src = module_dir / "kustomize" / "crd" / "bases" / f.name
+        if not src.is_file():
+            raise ClusterError(f"{src} is missing from the kwok module; cannot enable logs.")
+        shutil.copyfile(src, f)
+    return files

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from devcluster.cluster import binaries as binaries_mod
 from devcluster.cluster import components, kubeconfig, processes
@@ -29,7 +30,18 @@ from devcluster.cluster.ports import free_port, in_use
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 # Start order; `down` uses the reverse.
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "runner")
+RUNTIME_CLASS = {
+    "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+    "metadata": {"name": "fleet-local"},
+    "handler": "process",
+    # The scheduler places opted-in pods on runner nodes; nothing else tolerates their taint.
+    "scheduling": {
+        "nodeSelector": {"fleet.local/runner": "true"},
+        "tolerations": [{"key": "fleet.local/runner", "operator": "Equal", "value": "true",
+                         "effect": "NoSchedule"}],
+    },
+}
 Progress = Callable[[str], None]
 
 
@@ -127,6 +139,13 @@ class LocalCluster:
                     return c.get("/readyz").status_code == 200
             except (httpx.HTTPError, OSError, ClusterError):
                 return False
+        if name == "runner":
+            try:
+                r = httpx.get(f"http://127.0.0.1:{ports.runner}/healthz", timeout=2,
+                              trust_env=False)
+            except httpx.HTTPError:
+                return False
+            return r.status_code == 200
         port = {
             "kube-controller-manager": ports.controller_manager,
             "kube-scheduler": ports.scheduler,
@@ -164,6 +183,8 @@ class LocalCluster:
         for name in ORDER:
             pid = state.get("pids", {}).get(name)
             running = bool(pid) and processes.alive(pid, state["binaries"].get(name))
+            if name == "runner" and "runner" not in state.get("argv", {}):
+                continue  # a cluster started with --local-nodes 0
             result.components.append(
                 ComponentStatus(name, pid, running, running and self._healthy(name, ports),
                                 self.layout.logs / f"{name}.log")
@@ -182,24 +203,32 @@ class LocalCluster:
         nodes: int = 2,
         gpu_nodes: int = 1,
         gpus_per_node: int = 4,
+        local_nodes: int = 1,
+        local_gpus: int = 0,
+        enable_exec: bool = False,
         apiserver_port: int | None = None,
         progress: Progress | None = None,
         timeout: float = 120.0,
     ) -> ClusterInfo:
         say = progress or (lambda _msg: None)
-        if nodes < 0 or gpu_nodes < 0 or gpus_per_node < 0:
-            raise ClusterError("--nodes, --gpu-nodes and --gpus-per-node must be 0 or more.")
-        if nodes + gpu_nodes == 0:
+        if min(nodes, gpu_nodes, gpus_per_node, local_nodes, local_gpus) < 0:
+            raise ClusterError("--nodes, --gpu-nodes, --gpus-per-node, --local-nodes and "
+                               "--local-gpus must be 0 or more.")
+        if nodes + gpu_nodes + local_nodes == 0:
             raise ClusterError("a cluster needs at least one node: use --nodes 1 or more.")
+        if local_nodes > 128:
+            raise ClusterError("--local-nodes is at most 128 (one /24 of 127.1.128.0/17 each).")
         status = self.status()
         if status.healthy:
             say(f"reusing the healthy cluster in {self.layout.root}")
             self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
+            self._wait_runner_nodes(len(self._load_state().get("localNodes", [])), timeout)
             return self.info()
         if status.components and any(c.running for c in status.components):
             say("a previous cluster is partly running; stopping it first")
             self._stop_all()
         bins = binaries_mod.require()
+        crds = binaries_mod.kwok_crds(say)
         started = time.monotonic()
         self.layout.root.mkdir(parents=True, exist_ok=True)
         pki = pki_mod.ensure(self.layout.pki)
@@ -207,15 +236,18 @@ class LocalCluster:
         state: dict[str, Any] = {
             "ports": ports.as_dict(),
             "pids": {},
-            "binaries": {n: str(getattr(bins, n.replace("-", "_"))) for n in ORDER}
+            "binaries": {n: str(getattr(bins, n.replace("-", "_"))) for n in ORDER
+                         if n != "runner"}
             | {"kubectl": str(bins.kubectl)},
             "argv": {},
+            "localNodes": [f"local-{i}" for i in range(local_nodes)],
         }
         server = f"https://127.0.0.1:{ports.apiserver}"
         kubeconfig.write(self.layout.kubeconfig, server=server, ca_cert=pki.ca_cert,
                          client_cert=pki.cert("admin"), client_key=pki.key("admin"))
         self.layout.scheduler_config.write_text(components.scheduler_config(self.layout))
-        self.layout.kwok_config.write_text(components.kwok_config(STAGES_FILE.read_text()))
+        self.layout.kwok_config.write_text(
+            components.kwok_config(STAGES_FILE.read_text(), enable_exec=enable_exec))
         self.layout.kwok_home.mkdir(exist_ok=True)
         argv = {
             "etcd": components.etcd(bins, self.layout, ports),
@@ -225,18 +257,32 @@ class LocalCluster:
             "kube-scheduler": components.scheduler(bins, self.layout, ports),
             "kwok": components.kwok(bins, self.layout, ports, pki),
         }
+        if local_nodes:
+            argv["runner"] = components.runner(self.layout, ports, pki, nodes=local_nodes,
+                                               gpus=local_gpus)
+            state["binaries"]["runner"] = argv["runner"][0]
         state["argv"] = argv
         self._save_state(state)
         try:
             for name in ("etcd", "kube-apiserver"):
                 self._start(name, state, say, timeout, started)
-            for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            # kwok reads Logs/PortForward objects; their CRDs must exist before it starts.
+            self._install_crds(crds, timeout)
+            later = ["kube-controller-manager", "kube-scheduler", "kwok"]
+            if local_nodes:
+                later.append("runner")
+                self._create(RUNTIME_CLASS, "/apis/node.k8s.io/v1/runtimeclasses")
+            for name in later:
                 self._spawn(name, state)
-            for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            for name in later:
                 self._wait_healthy(name, ports, state["pids"][name], state["binaries"][name],
                                    timeout)
                 say(f"  {name} ready ({time.monotonic() - started:.1f}s)")
             self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
+            self._wait_runner_nodes(local_nodes, timeout)
+            if local_nodes:
+                say(f"  {local_nodes} runner node(s) Ready ({local_gpus} GPUs each); "
+                    "pods with runtimeClassName: fleet-local run as processes")
             self._wait_default_service_account(timeout)
         except BaseException:
             self._stop_all()
@@ -262,7 +308,7 @@ class LocalCluster:
         return Ports(
             etcd_client=pick(), etcd_peer=pick(),
             apiserver=apiserver_port or pick(),
-            controller_manager=pick(), scheduler=pick(), kwok=pick(),
+            controller_manager=pick(), scheduler=pick(), kwok=pick(), runner=pick(),
         )
 
     def _spawn(self, name: str, state: dict[str, Any]) -> int:
@@ -304,6 +350,56 @@ class LocalCluster:
                 time.sleep(0.2)
         say(f"  {len(wanted)} node(s) Ready ({gpu_nodes} with {gpus_per_node} GPUs each)")
 
+    def _create(self, obj: dict[str, Any], collection: str) -> None:
+        with self.client() as c:
+            r = c.post(collection, obj)
+            if r.status_code not in (200, 201, 409):
+                raise ClusterError(f"creating {obj['kind']} {obj['metadata']['name']} failed: "
+                                   f"{r.status_code} {r.text[:300]}")
+
+    def _install_crds(self, files: list[Path], timeout: float) -> None:
+        names = []
+        for f in files:
+            doc = yaml.safe_load(f.read_text())
+            self._create(doc, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+            names.append(doc["metadata"]["name"])
+        deadline = time.monotonic() + timeout
+        with self.client() as c:
+            for name in names:
+                while True:
+                    r = c.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                    conds = {x["type"]: x["status"]
+                             for x in r.json().get("status", {}).get("conditions", [])}
+                    if conds.get("Established") == "True":
+                        break
+                    if time.monotonic() > deadline:
+                        raise ClusterError(f"CRD {name} was not Established within "
+                                           f"{timeout:.0f}s")
+                    time.sleep(0.1)
+
+    def _wait_runner_nodes(self, count: int, timeout: float) -> None:
+        wanted = {f"local-{i}" for i in range(count)}
+        if not wanted:
+            return
+        deadline = time.monotonic() + timeout
+        with self.client() as c:
+            while True:
+                items = c.get("/api/v1/nodes").json()["items"]
+                ready = {s["name"] for s in map(summarize, items) if s["ready"]}
+                if wanted <= ready:
+                    return
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"runner nodes not Ready after {timeout:.0f}s: {sorted(wanted - ready)}; "
+                        f"see {self.layout.logs / 'runner.log'}")
+                time.sleep(0.2)
+
+    def runner_capabilities(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.layout.runner_dir / "capabilities.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
     def _wait_default_service_account(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self.client() as c:
@@ -339,6 +435,12 @@ class LocalCluster:
             if pid and processes.alive(pid, state["binaries"].get(name)):
                 processes.stop(pid, state["binaries"].get(name))
                 stopped.append(name)
+            if name == "runner":
+                # Like a node shutdown: the runner leaves its containers, so stop them here.
+                from devcluster.runner.cleanup import stop_all_pods
+
+                if stop_all_pods(self.layout.runner_dir):
+                    stopped.append("runner pods")
         if state:
             state["pids"] = {}
             self._save_state(state)

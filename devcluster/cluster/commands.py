@@ -17,6 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--nodes", type=int, default=2, help="plain nodes (default 2)")
     up.add_argument("--gpu-nodes", type=int, default=1, help="nodes with GPUs (default 1)")
     up.add_argument("--gpus-per-node", type=int, default=4, help="nvidia.com/gpu per GPU node")
+    up.add_argument("--local-nodes", type=int, default=1,
+                    help="process-kubelet nodes that really run pods of RuntimeClass "
+                         "fleet-local (default 1; 0 = kwok only)")
+    up.add_argument("--local-gpus", type=int, default=0,
+                    help="simulated nvidia.com/gpu per runner node (default 0)")
+    up.add_argument("--enable-exec", action="store_true",
+                    help="let `kubectl exec` reach runner pods (kwok does not authenticate "
+                         "callers: any local process could then run commands in pods)")
     up.add_argument("--apiserver-port", type=int, help="fixed apiserver port (default: free)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds per component")
     up.set_defaults(func=_up)
@@ -58,7 +66,9 @@ def _up(args: argparse.Namespace) -> int:
         binaries.build(progress=_say)
         info = _cluster(args).up(
             nodes=args.nodes, gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node,
-            apiserver_port=args.apiserver_port, progress=_say, timeout=args.timeout,
+            local_nodes=args.local_nodes, local_gpus=args.local_gpus,
+            enable_exec=args.enable_exec, apiserver_port=args.apiserver_port, progress=_say,
+            timeout=args.timeout,
         )
     except ClusterError as exc:
         return _fail(exc)
@@ -73,13 +83,15 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    st = _cluster(args).status()
+    cluster = _cluster(args)
+    st = cluster.status()
+    caps = cluster.runner_capabilities()
     if args.output == "json":
         print(json.dumps({
             "stateDir": str(st.state_dir), "server": st.server, "healthy": st.healthy,
             "components": [{"name": c.name, "pid": c.pid, "running": c.running,
                             "healthy": c.healthy} for c in st.components],
-            "nodes": st.nodes,
+            "nodes": st.nodes, "runner": caps,
         }, indent=2))
         return 0 if st.healthy else 1
     if not st.components:
@@ -90,6 +102,9 @@ def _status(args: argparse.Namespace) -> int:
     for c in st.components:
         health = "healthy" if c.healthy else ("running, unhealthy" if c.running else "stopped")
         print(f"{c.name:<26}{c.pid or '-':>8}  {health}")
+    if caps:
+        print(f"\nrunner: {caps.get('limits')}; mount namespaces: "
+              f"{caps.get('mountNamespaces')}")
     if st.nodes:
         print(f"\n{'NODE':<16}{'READY':<7}{'CPU':>5}{'GPUS':>6}")
         for n in st.nodes:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from devcluster.cluster.binaries import Binaries
 from devcluster.cluster.pki import Pki
 
-POD_CIDR = "127.1.0.0/16"  # kwok allocates pod IPs here: inside loopback, never dialed out
+# kwok allocates simulated pod IPs here; the process kubelet uses 127.1.128.0/17 (one /24 per
+# runner node), so the two ranges are disjoint by construction. Both stay inside loopback.
+POD_CIDR = "127.1.0.0/17"
 LOOPBACK = "127.0.0.1"
 
 
@@ -20,6 +23,7 @@ class Ports:
     controller_manager: int
     scheduler: int
     kwok: int
+    runner: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -62,6 +66,10 @@ class Layout:
     @property
     def scheduler_config(self) -> Path:
         return self.root / "scheduler.yaml"
+
+    @property
+    def runner_dir(self) -> Path:
+        return self.root / "runner"
 
     def cert_dir(self, component: str) -> Path:
         return self.root / "certs" / component
@@ -174,7 +182,8 @@ def kwok(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
         str(b.kwok),
         f"--kubeconfig={layout.kubeconfig}",
         f"--config={layout.kwok_config}",
-        "--manage-all-nodes=true",
+        # kwok simulates only its own nodes; runner nodes (type=local) belong to the runner.
+        "--manage-nodes-with-label-selector=type=kwok",
         f"--cidr={POD_CIDR}",
         f"--node-ip={LOOPBACK}",
         f"--node-port={ports.kwok}",
@@ -201,9 +210,28 @@ options:
   podsOnNodeSyncParallelism: 4
   enablePodsOnNodeSyncListPager: true
   enablePodsOnNodeSyncStreamWatch: true
+  # Off unless set when a config file is given: without them `kubectl logs` answers 405.
+  enableDebuggingHandlers: true
+  enableProfilingHandler: false
+  enableCRDs: [{crds}]
 ---
 """
 
 
-def kwok_config(stages_yaml: str) -> str:
-    return KWOK_CONFIG_HEADER.format(cidr=POD_CIDR, ip=LOOPBACK) + stages_yaml
+def kwok_config(stages_yaml: str, enable_exec: bool = False) -> str:
+    """kwok's options and stages; `Exec` only on request (kwok does not authenticate callers)."""
+    crds = ["Logs", "PortForward"] + (["Exec"] if enable_exec else [])
+    return KWOK_CONFIG_HEADER.format(cidr=POD_CIDR, ip=LOOPBACK, crds=", ".join(crds)) + \
+        stages_yaml
+
+
+def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int) -> list[str]:
+    """The process kubelet (devcluster.runner) as one more recorded component."""
+    return [
+        sys.executable, "-m", "devcluster.runner",
+        f"--server=https://{LOOPBACK}:{ports.apiserver}",
+        f"--ca={pki.ca_cert}", f"--cert={pki.cert('admin')}", f"--key={pki.key('admin')}",
+        f"--state-dir={layout.runner_dir}",
+        f"--nodes={nodes}", f"--gpus={gpus}",
+        f"--kwok-port={ports.kwok}", f"--health-port={ports.runner}",
+    ]

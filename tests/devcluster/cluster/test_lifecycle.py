@@ -22,7 +22,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(own_cluster: LocalCluster) -> 
     first = own_cluster.pids()
     status = own_cluster.status()
     assert status.healthy
-    assert [n["name"] for n in status.nodes] == ["node-0"]
+    assert [n["name"] for n in status.nodes] == ["local-0", "node-0"]  # runner node by default
 
     own_cluster.up(nodes=1, gpu_nodes=0)  # reuses the healthy cluster
     assert own_cluster.pids() == first

@@ -1,0 +1,1 @@
+"""The process kubelet: runs opted-in pods as host processes on a loopback pod IP."""
