@@ -259,7 +259,7 @@ class LocalCluster:
         }
         if local_nodes:
             argv["runner"] = components.runner(self.layout, ports, pki, nodes=local_nodes,
-                                               gpus=local_gpus)
+                                               gpus=local_gpus, enable_exec=enable_exec)
             state["binaries"]["runner"] = argv["runner"][0]
         state["argv"] = argv
         self._save_state(state)

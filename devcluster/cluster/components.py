@@ -225,7 +225,8 @@ def kwok_config(stages_yaml: str, enable_exec: bool = False) -> str:
         stages_yaml
 
 
-def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int) -> list[str]:
+def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int,
+           enable_exec: bool = False) -> list[str]:
     """The process kubelet (devcluster.runner) as one more recorded component."""
     return [
         sys.executable, "-m", "devcluster.runner",
@@ -234,4 +235,5 @@ def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int) -> 
         f"--state-dir={layout.runner_dir}",
         f"--nodes={nodes}", f"--gpus={gpus}",
         f"--kwok-port={ports.kwok}", f"--health-port={ports.runner}",
+        *(["--enable-exec"] if enable_exec else []),
     ]

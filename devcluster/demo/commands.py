@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         binaries.build(progress=_say)
+        # One process-kubelet node with 4 simulated GPUs beside the kwok nodes.
         info = LocalCluster(args.state_dir).up(nodes=3, gpu_nodes=2, gpus_per_node=4,
-                                               progress=_say)
+                                               local_nodes=1, local_gpus=4, progress=_say)
     except ClusterError as exc:
         _say(f"error: {exc}")
         return 1

@@ -25,13 +25,16 @@ def main() -> None:
     p.add_argument("--cpu", help="node CPU capacity (default: the host's)")
     p.add_argument("--memory", help="node memory capacity (default: the host's)")
     p.add_argument("--images", type=Path, help="image table (default: the packaged one)")
+    p.add_argument("--enable-exec", action="store_true",
+                   help="create kwok Exec objects so `kubectl exec` works (unauthenticated)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     runner = Runner(RunnerConfig(
         server=args.server, ca=args.ca, cert=args.cert, key=args.key, state_dir=args.state_dir,
         nodes=args.nodes, gpus=args.gpus, kwok_port=args.kwok_port,
-        health_port=args.health_port, cpu=args.cpu, memory=args.memory, images=args.images))
+        health_port=args.health_port, cpu=args.cpu, memory=args.memory, images=args.images,
+        enable_exec=args.enable_exec))
 
     async def amain() -> None:
         loop = asyncio.get_running_loop()

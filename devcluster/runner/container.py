@@ -119,7 +119,15 @@ class ContainerWorker:
                 await self._image_missing(str(exc), image_backoff)
                 image_backoff = min(image_backoff * 2, 300.0)
                 continue
-            except (EnvError, VolumeError) as exc:
+            except VolumeError as exc:
+                # The kubelet keeps the container in ContainerCreating and reports FailedMount.
+                self.state.waiting_reason = "ContainerCreating"
+                self.state.waiting_message = None
+                self.pod.changed()
+                await self.pod.event("Warning", "FailedMount", str(exc))
+                await self._sleep(10.0)
+                continue
+            except EnvError as exc:
                 self.state.waiting_reason = "CreateContainerConfigError"
                 self.state.waiting_message = str(exc)
                 self.pod.changed()

@@ -40,15 +40,27 @@ def port_forward_object(pod: dict[str, Any], pod_ip: str) -> dict[str, Any]:
             "metadata": _meta(pod), "spec": {"forwards": forwards}}
 
 
+def exec_object(pod: dict[str, Any], work_dir: Path,
+                envs: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """`kubectl exec` through kwok: runs on the host with the container's environment (not in
+    the pod's mount namespace, which kwok cannot enter); only with `--enable-exec`."""
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Exec", "metadata": _meta(pod),
+            "spec": {"execs": [
+                {"containers": [name], "local": {
+                    "workDir": str(work_dir),
+                    "envs": [{"name": k, "value": v} for k, v in sorted(env.items())]}}
+                for name, env in sorted(envs.items())]}}
+
+
 async def ensure(api: AsyncApi, obj: dict[str, Any]) -> None:
     ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-    plural = {"Logs": "logs", "PortForward": "portforwards"}[obj["kind"]]
+    plural = {"Logs": "logs", "PortForward": "portforwards", "Exec": "execs"}[obj["kind"]]
     await api.apply(f"{GROUP}/namespaces/{ns}/{plural}/{name}", obj)
 
 
 async def remove(api: AsyncApi, pod: dict[str, Any]) -> None:
     ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-    for plural in ("logs", "portforwards"):
+    for plural in ("logs", "portforwards", "execs"):
         try:
             await api.delete(f"{GROUP}/namespaces/{ns}/{plural}/{name}")
         except ApiError as exc:

@@ -143,6 +143,17 @@ class PodWorker:
             "started_at": rfc3339(state.running_since or utcnow()), "env": env,
         }
         self.checkpoint.save(self.checkpoint_path)
+        if self.ctx.enable_exec:
+            envs = {n: c.get("env", {}) for n, c in self.checkpoint.containers.items()
+                    if "pid" in c}
+            self.spawn(self._ensure_exec(envs))
+
+    async def _ensure_exec(self, envs: dict[str, dict[str, str]]) -> None:
+        try:
+            await kwokobjects.ensure(self.ctx.api,
+                                     kwokobjects.exec_object(self.pod, self.dir, envs))
+        except ApiError as exc:
+            log.warning("Exec object for %s: %s", self.key, exc)
 
     async def container_launch_spec(self, container: dict[str, Any]
                                     ) -> tuple[list[str], dict[str, str], list[volumes.Mount]]:

@@ -71,6 +71,7 @@ class RunnerContext:
     peers: PeerDirectory
     apiserver_port: int
     mountns_error: str | None
+    enable_exec: bool = False
     pods: dict[str, PodWorker] = field(default_factory=dict)
 
 
@@ -88,6 +89,7 @@ class RunnerConfig:
     cpu: str | None = None
     memory: str | None = None
     images: Path | None = None
+    enable_exec: bool = False
 
 
 class Runner:
@@ -126,7 +128,7 @@ class Runner:
                 api=self.api, node=spec, state_dir=cfg.state_dir / spec.name, images=images,
                 gpus=GpuAllocator(devices), ips=node.PodIps(i), cgroups=support,
                 events=EventRecorder(self.api, spec.name), backoff=backoff, peers=peers,
-                apiserver_port=port, mountns_error=mountns))
+                apiserver_port=port, mountns_error=mountns, enable_exec=cfg.enable_exec))
         tasks = [asyncio.create_task(node.heartbeat(self.api, c.node)) for c in self.contexts]
         tasks += [asyncio.create_task(self._watch(c)) for c in self.contexts]
         health = await asyncio.start_server(self._health, "127.0.0.1", cfg.health_port)

@@ -81,6 +81,10 @@ def test_missing_binaries_and_no_go_say_what_to_do(
 
 def test_invalid_node_counts_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="at least one node"):
-        LocalCluster(tmp_path).up(nodes=0, gpu_nodes=0)
+        LocalCluster(tmp_path).up(nodes=0, gpu_nodes=0, local_nodes=0)
     with pytest.raises(ClusterError, match="0 or more"):
         LocalCluster(tmp_path).up(nodes=-1)
+    with pytest.raises(ClusterError, match="--local-gpus must be 0 or more"):
+        LocalCluster(tmp_path).up(local_gpus=-1)
+    with pytest.raises(ClusterError, match="at most 128"):
+        LocalCluster(tmp_path).up(local_nodes=129)

@@ -138,6 +138,30 @@ def test_unknown_image_is_image_pull_back_off(cluster: TestCluster, namespace: s
     assert "modelfleet/model-server" in ev["message"]
 
 
+def test_unsupported_volume_and_missing_configmap_are_reported(cluster: TestCluster,
+                                                              namespace: str) -> None:
+    c = python_container("main", "print('never')",
+                         volumeMounts=[{"name": "share", "mountPath": "/share"}])
+    create(cluster, namespace, pod("nfs", [c], volumes=[
+        {"name": "share", "nfs": {"server": "127.0.0.1", "path": "/x"}}]))
+    ev = wait_event(cluster, namespace, "nfs", "FailedMount")
+    assert 'volume "share"' in ev["message"] and "nfs" in ev["message"]
+    assert "not supported" in ev["message"]
+    p = get_pod(cluster, namespace, "nfs")
+    assert container_status(p)["state"]["waiting"]["reason"] == "ContainerCreating"
+    assert p["status"]["phase"] == "Pending"
+
+    c = python_container("main", "print('never')", env=[
+        {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}])
+    create(cluster, namespace, pod("nocm", [c]))
+    p = wait_pod(cluster, namespace, "nocm",
+                 lambda p: container_status(p).get("state", {}).get("waiting", {})
+                 .get("reason") == "CreateContainerConfigError", what="config error")
+    assert container_status(p)["state"]["waiting"]["message"] == 'configmap "absent" not found'
+    ev = wait_event(cluster, namespace, "nocm", "Failed")
+    assert ev["message"] == 'Error: configmap "absent" not found'
+
+
 def test_env_downward_api_configmap_volume_and_secret_env(cluster: TestCluster,
                                                           namespace: str) -> None:
     cluster.kubectl_run("create", "configmap", "app", "-n", namespace,
@@ -332,6 +356,15 @@ def test_port_forward_and_listeners_only_on_the_pod_ip(cluster: TestCluster,
     finally:
         pf.terminate()
         pf.wait(10)
+    # `kubectl logs -f` streams what the container prints (the server's start line first).
+    follow = subprocess.Popen([cluster.kubectl, "logs", "-f", "-n", namespace, "pf"],
+                              env=cluster.env, stdout=subprocess.PIPE, text=True)
+    try:
+        first = wait_for(lambda: follow.stdout.readline(), timeout=20, what="logs -f")
+        assert first == f"serving on {p['status']['podIP']}\n"
+    finally:
+        follow.terminate()
+        follow.wait(10)
 
 
 def _descendants(pid: int) -> list[int]:
