@@ -18,6 +18,8 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "devcluster.cluster.commands",
     "fleet.commands",
+    "fleet.commands_deploy",
+    "fleet.commands_pods",
     "devcluster.demo.commands",
     "serving.commands",
     "tui.commands",
