@@ -61,7 +61,7 @@ class Kube:
         return p.stdout
 
     def json(self, *args: str) -> dict[str, Any]:
-        return json.loads(self.run(*args, "-o", "json"))
+        return json.loads(self.run("get", *args, "-o", "json"))
 
 
 def _summary(values: list[float]) -> dict[str, float]:

@@ -135,6 +135,7 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
     found, missing = find_all()
     if not missing:
         kwok_crds(progress)
+        gateway_crds(progress)
         return Binaries.from_mapping(found)
     _check_go()
     target = cache_dir()
@@ -175,6 +176,7 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
     shutil.rmtree(staging, ignore_errors=True)
     say(f"built in {time.monotonic() - started:.0f}s into {target}")
     kwok_crds(progress)
+    gateway_crds(progress)
     return require()
 
 
@@ -210,3 +212,43 @@ def kwok_crds(progress: Callable[[str], None] | None = None) -> list[Path]:
             raise ClusterError(f"{src} is missing from the kwok module; cannot enable logs.")
         shutil.copyfile(src, f)
     return files
+
+
+GATEWAY_API_VERSION = "v1.6.3"
+
+
+def gateway_crds(progress: Callable[[str], None] | None = None) -> list[Path]:
+    """The Gateway API standard-channel CRDs (GatewayClass, Gateway, HTTPRoute, GRPCRoute,
+    ReferenceGrant, ...), copied once from the `sigs.k8s.io/gateway-api` module zip.
+
+    Only `config/crd/standard/*.yaml` CustomResourceDefinitions are taken (not the
+    ValidatingAdmissionPolicy beside them). Like `kwok_crds`, the files live in the binary
+    cache, never in the repository.
+    """
+    target = cache_dir() / f"gateway-api-{GATEWAY_API_VERSION}-crds"
+    done = target / ".complete"
+    if done.is_file():
+        return sorted(target.glob("*.yaml"))
+    go = _check_go()
+    cache_root().mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress(f"fetching Gateway API {GATEWAY_API_VERSION} CRDs from the Go module proxy")
+    module = f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"
+    out = subprocess.run([go, "mod", "download", "-json", module],
+                         capture_output=True, text=True, check=False, timeout=600,
+                         cwd=cache_root())
+    try:
+        module_dir = Path(json.loads(out.stdout)["Dir"])
+    except (ValueError, KeyError) as exc:
+        raise ClusterError(f"could not download {module}: {out.stderr.strip() or exc}") from exc
+    sources = sorted((module_dir / "config" / "crd" / "standard").glob("*.yaml"))
+    crds = [s for s in sources if "kind: CustomResourceDefinition" in s.read_text()]
+    if not any(s.name.endswith("_httproutes.yaml") for s in crds):
+        raise ClusterError(f"{module} has no standard-channel HTTPRoute CRD in "
+                           f"{module_dir / 'config/crd/standard'}")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for s in crds:
+        shutil.copyfile(s, target / s.name)
+    done.write_text(GATEWAY_API_VERSION + "\n")
+    return sorted(target.glob("*.yaml"))

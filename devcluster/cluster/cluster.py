@@ -42,7 +42,34 @@ RUNTIME_CLASS = {
                          "effect": "NoSchedule"}],
     },
 }
+# Gateway API: no implementation can route to loopback pod IPs here (EndpointSlices reject
+# 127.0.0.0/8), so the class names no running controller; routes are stored, never programmed.
+GATEWAY_NAMESPACE, GATEWAY_NAME, GATEWAY_CLASS = "fleet-system", "fleet-gateway", "fleet"
+GATEWAY_OBJECTS: tuple[tuple[dict[str, Any], str], ...] = (
+    ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GATEWAY_NAMESPACE}},
+     "/api/v1/namespaces"),
+    ({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+      "metadata": {"name": GATEWAY_CLASS},
+      "spec": {"controllerName": "modelfleet.io/none",
+               "description": "local cluster: routes are stored but nothing routes them"}},
+     "/apis/gateway.networking.k8s.io/v1/gatewayclasses"),
+    ({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+      "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+      "spec": {"gatewayClassName": GATEWAY_CLASS,
+               "listeners": [{"name": "http", "protocol": "HTTP", "port": 80,
+                              "allowedRoutes": {"namespaces": {"from": "All"}}}]}},
+     f"/apis/gateway.networking.k8s.io/v1/namespaces/{GATEWAY_NAMESPACE}/gateways"),
+)
 Progress = Callable[[str], None]
+
+
+def _is_quantity(value: str) -> bool:
+    from devcluster.runner.podenv import parse_quantity
+
+    try:
+        return parse_quantity(value) > 0
+    except (ValueError, ArithmeticError):
+        return False
 
 
 def default_state_dir() -> Path:
@@ -205,6 +232,8 @@ class LocalCluster:
         gpus_per_node: int = 4,
         local_nodes: int = 1,
         local_gpus: int = 0,
+        local_cpu: str | None = None,
+        local_memory: str | None = None,
         enable_exec: bool = False,
         apiserver_port: int | None = None,
         progress: Progress | None = None,
@@ -216,11 +245,16 @@ class LocalCluster:
                                "--local-gpus must be 0 or more.")
         if nodes + gpu_nodes + local_nodes == 0:
             raise ClusterError("a cluster needs at least one node: use --nodes 1 or more.")
+        for flag, value in (("--local-cpu", local_cpu), ("--local-memory", local_memory)):
+            if value is not None and not _is_quantity(value):
+                raise ClusterError(f"{flag} {value!r} is not a Kubernetes quantity "
+                                   "(e.g. 4, 500m, 8Gi).")
         if local_nodes > 128:
             raise ClusterError("--local-nodes is at most 128 (one /24 of 127.1.128.0/17 each).")
         status = self.status()
         if status.healthy:
             say(f"reusing the healthy cluster in {self.layout.root}")
+            self._install_gateway(binaries_mod.gateway_crds(say), timeout)
             self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
             self._wait_runner_nodes(len(self._load_state().get("localNodes", [])), timeout)
             return self.info()
@@ -229,6 +263,7 @@ class LocalCluster:
             self._stop_all()
         bins = binaries_mod.require()
         crds = binaries_mod.kwok_crds(say)
+        gateway_crds = binaries_mod.gateway_crds(say)
         started = time.monotonic()
         self.layout.root.mkdir(parents=True, exist_ok=True)
         pki = pki_mod.ensure(self.layout.pki)
@@ -259,7 +294,8 @@ class LocalCluster:
         }
         if local_nodes:
             argv["runner"] = components.runner(self.layout, ports, pki, nodes=local_nodes,
-                                               gpus=local_gpus, enable_exec=enable_exec)
+                                               gpus=local_gpus, enable_exec=enable_exec,
+                                               cpu=local_cpu, memory=local_memory)
             state["binaries"]["runner"] = argv["runner"][0]
         state["argv"] = argv
         self._save_state(state)
@@ -268,6 +304,7 @@ class LocalCluster:
                 self._start(name, state, say, timeout, started)
             # kwok reads Logs/PortForward objects; their CRDs must exist before it starts.
             self._install_crds(crds, timeout)
+            self._install_gateway(gateway_crds, timeout)
             later = ["kube-controller-manager", "kube-scheduler", "kwok"]
             if local_nodes:
                 later.append("runner")
@@ -376,6 +413,13 @@ class LocalCluster:
                         raise ClusterError(f"CRD {name} was not Established within "
                                            f"{timeout:.0f}s")
                     time.sleep(0.1)
+
+    def _install_gateway(self, crds: list[Path], timeout: float) -> None:
+        """Gateway API standard CRDs, then a GatewayClass and the Gateway `fleet deploy` routes
+        to by default (fleet-system/fleet-gateway, routes from every namespace). Idempotent."""
+        self._install_crds(crds, timeout)
+        for obj, collection in GATEWAY_OBJECTS:
+            self._create(obj, collection)
 
     def _wait_runner_nodes(self, count: int, timeout: float) -> None:
         wanted = {f"local-{i}" for i in range(count)}

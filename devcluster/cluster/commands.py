@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "fleet-local (default 1; 0 = kwok only)")
     up.add_argument("--local-gpus", type=int, default=0,
                     help="simulated nvidia.com/gpu per runner node (default 0)")
+    up.add_argument("--local-cpu", help="CPU capacity of each runner node (default: the host's)")
+    up.add_argument("--local-memory",
+                    help="memory capacity of each runner node, e.g. 8Gi (default: the host's)")
     up.add_argument("--enable-exec", action="store_true",
                     help="let `kubectl exec` reach runner pods (kwok does not authenticate "
                          "callers: any local process could then run commands in pods)")
@@ -67,6 +70,7 @@ def _up(args: argparse.Namespace) -> int:
         info = _cluster(args).up(
             nodes=args.nodes, gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node,
             local_nodes=args.local_nodes, local_gpus=args.local_gpus,
+            local_cpu=args.local_cpu, local_memory=args.local_memory,
             enable_exec=args.enable_exec, apiserver_port=args.apiserver_port, progress=_say,
             timeout=args.timeout,
         )

@@ -226,7 +226,8 @@ def kwok_config(stages_yaml: str, enable_exec: bool = False) -> str:
 
 
 def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int,
-           enable_exec: bool = False) -> list[str]:
+           enable_exec: bool = False, cpu: str | None = None,
+           memory: str | None = None) -> list[str]:
     """The process kubelet (devcluster.runner) as one more recorded component."""
     return [
         sys.executable, "-m", "devcluster.runner",
@@ -236,4 +237,5 @@ def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int,
         f"--nodes={nodes}", f"--gpus={gpus}",
         f"--kwok-port={ports.kwok}", f"--health-port={ports.runner}",
         *(["--enable-exec"] if enable_exec else []),
+        *([f"--cpu={cpu}"] if cpu else []), *([f"--memory={memory}"] if memory else []),
     ]

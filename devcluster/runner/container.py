@@ -186,6 +186,10 @@ class ContainerWorker:
         log_path = self.logs.start_instance(self.state.restart_count)
         self.instance = await Instance.start(argv, env, cwd, mounts, pw.hosts_path, files, cg)
         self._began(log_path, first_start=True)
+        pw.spawn(self._start_events())
+
+    async def _start_events(self) -> None:
+        pw = self.pod
         await pw.event("Normal", "Pulled",
                        f'Container image "{self.spec.get("image", "")}" already present on '
                        "machine", self.name)

@@ -8,10 +8,13 @@ the `fleet-local` RuntimeClass (which adds the toleration and node selector) lan
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import ipaddress
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from devcluster.runner.api import ApiError, AsyncApi
@@ -55,6 +58,7 @@ class NodeSpec:
     gpus: int
     kwok_port: int
     capacity: dict[str, str]
+    block: int = 0  # which /24 of 127.1.128.0/17 this node's pods use (see IpBlocks)
 
     @property
     def name(self) -> str:
@@ -77,8 +81,8 @@ def node_object(spec: NodeSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": spec.name, "labels": labels},
-        "spec": {"podCIDR": str(node_pod_cidr(spec.index)),
-                 "podCIDRs": [str(node_pod_cidr(spec.index))], "taints": [TAINT]},
+        "spec": {"podCIDR": str(node_pod_cidr(spec.block)),
+                 "podCIDRs": [str(node_pod_cidr(spec.block))], "taints": [TAINT]},
     }
 
 
@@ -166,18 +170,75 @@ async def heartbeat(api: AsyncApi, spec: NodeSpec) -> None:
         await asyncio.sleep(RENEW_SECONDS)
 
 
+class IpBlocks:
+    """Claims /24 blocks of 127.1.128.0/17 machine-wide, so that several local clusters (tests
+    run in parallel, a demo beside them) never hand out the same pod IP.
+
+    A claim is an exclusive `flock` on `<lock dir>/<block>` held for the runner's lifetime; the
+    kernel drops it when the runner exits, so a crashed runner leaks nothing.
+    """
+
+    def __init__(self, lock_dir: Path | None = None) -> None:
+        base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+        self.lock_dir = lock_dir or Path(base) / "modelfleet-runner-ip-blocks"
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        self._held: dict[int, int] = {}
+
+    def claim(self, preferred: int | None = None) -> int:
+        order = list(range(RUNNER_POD_RANGE.num_addresses // 256))
+        if preferred is not None and preferred in order:
+            order.remove(preferred)
+            order.insert(0, preferred)
+        for block in order:
+            if block in self._held:
+                continue
+            fd = os.open(self.lock_dir / str(block), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self._held[block] = fd
+            return block
+        raise RuntimeError("every /24 of 127.1.128.0/17 is claimed by another local cluster")
+
+
+def block_of(cidr: str | None) -> int | None:
+    """The block index of a node's existing podCIDR (a restarted runner keeps its IPs)."""
+    if not cidr:
+        return None
+    net = ipaddress.ip_network(cidr)
+    if not net.subnet_of(RUNNER_POD_RANGE):  # type: ignore[arg-type]
+        return None
+    return (int(net.network_address) - int(RUNNER_POD_RANGE.network_address)) // 256
+
+
+def _bound_addresses() -> set[str]:
+    """Local addresses with a TCP listener (leftover processes must not get a new pod's IP)."""
+    found = set()
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for row in rows:
+        cols = row.split()
+        if cols[3] == "0A":
+            found.add(str(ipaddress.IPv4Address(bytes.fromhex(cols[1].split(":")[0])[::-1])))
+    return found
+
+
 class PodIps:
     """Pod IPs of one node's /24 (.2 to .254), lowest free first, stable per pod uid."""
 
-    def __init__(self, index: int) -> None:
-        net = node_pod_cidr(index)
+    def __init__(self, block: int) -> None:
+        net = node_pod_cidr(block)
         self._pool = [str(h) for h in list(net.hosts())[1:]]
         self._by_uid: dict[str, str] = {}
 
     def allocate(self, uid: str) -> str:
         if uid in self._by_uid:
             return self._by_uid[uid]
-        used = set(self._by_uid.values())
+        used = set(self._by_uid.values()) | _bound_addresses()
         for ip in self._pool:
             if ip not in used:
                 self._by_uid[uid] = ip

@@ -18,6 +18,7 @@ import os
 import shutil
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from devcluster.runner.gpus import AllocationError, gpu_limit, visible_devices_e
 from devcluster.runner.podstatus import (
     ContainerState,
     PodState,
+    Terminated,
     pod_status,
     rfc3339,
     status_changed,
@@ -66,6 +68,10 @@ class Checkpoint:
         tmp.replace(path)
 
 
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
 def pod_dir_name(pod: dict[str, Any]) -> str:
     m = pod["metadata"]
     return f"{m['namespace']}_{m['name']}_{m['uid']}"
@@ -91,6 +97,7 @@ class PodWorker:
                                             waiting_reason="PodInitializing")
                              for c in spec.get("initContainers", []) or []],
         )
+        self._seed_from_api_status()
         self.pod_ip: str | None = None
         self.gpus: list[Any] = []
         self.hosts_path: Path | None = None
@@ -104,6 +111,24 @@ class PodWorker:
         self.done = asyncio.Event()
         self.task = asyncio.create_task(self._main(), name=f"pod {self.key}")
         self.status_task = asyncio.create_task(self._status_loop(), name=f"status {self.key}")
+
+    def _seed_from_api_status(self) -> None:
+        """After a runner restart, keep what the API already shows (restarts, last exits)."""
+        reported = {c["name"]: c for c in self.pod.get("status", {})
+                    .get("containerStatuses", []) or []}
+        for st in self.state.containers:
+            old = reported.get(st.name)
+            if not old:
+                continue
+            st.restart_count = int(old.get("restartCount", 0))
+            last = (old.get("lastState") or {}).get("terminated")
+            if last:
+                st.last_terminated = Terminated(
+                    exit_code=int(last.get("exitCode", 0)), reason=last.get("reason", "Error"),
+                    started_at=_parse_time(last.get("startedAt")),
+                    finished_at=_parse_time(last.get("finishedAt")) or utcnow(),
+                    signal=last.get("signal"), message=last.get("message"),
+                    container_id=last.get("containerID"))
 
     # ---- inputs from the watch ---------------------------------------------------------
     def update(self, pod: dict[str, Any]) -> None:
@@ -158,7 +183,7 @@ class PodWorker:
     async def container_launch_spec(self, container: dict[str, Any]
                                     ) -> tuple[list[str], dict[str, str], list[volumes.Mount]]:
         """argv, environment and mounts of one container start (objects read fresh)."""
-        configmaps, secrets = await self._fetch_refs()
+        (configmaps, secrets), token = await asyncio.gather(self._fetch_refs(), self._token())
         extra = {
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.ctx.apiserver_port),
@@ -178,7 +203,7 @@ class PodWorker:
         env = podenv.container_env(ctx, container)
         argv = self.ctx.images.argv(container, env)
         paths = volumes.materialize(
-            self.pod, self.dir, volumes.VolumeSources(configmaps, secrets, await self._token()),
+            self.pod, self.dir, volumes.VolumeSources(configmaps, secrets, token),
             pod_ip=self.pod_ip or "")
         mounts = volumes.container_mounts(self.pod, container, paths, env=env)
         return argv, env, mounts
@@ -188,12 +213,16 @@ class PodWorker:
         ns = self.pod["metadata"]["namespace"]
         configmaps: dict[str, dict[str, str]] = {}
         secrets: dict[str, dict[str, str]] = {}
-        for name in refs.configmaps:
-            obj = await self.ctx.api.get_or_none(f"/api/v1/namespaces/{ns}/configmaps/{name}")
+        cm_names, secret_names = sorted(refs.configmaps), sorted(refs.secrets)
+        fetched = await asyncio.gather(
+            *(self.ctx.api.get_or_none(f"/api/v1/namespaces/{ns}/configmaps/{n}")
+              for n in cm_names),
+            *(self.ctx.api.get_or_none(f"/api/v1/namespaces/{ns}/secrets/{n}")
+              for n in secret_names))
+        for name, obj in zip(cm_names, fetched[:len(cm_names)], strict=True):
             if obj is not None:
                 configmaps[name] = dict(obj.get("data") or {})
-        for name in refs.secrets:
-            obj = await self.ctx.api.get_or_none(f"/api/v1/namespaces/{ns}/secrets/{name}")
+        for name, obj in zip(secret_names, fetched[len(cm_names):], strict=True):
             if obj is not None:
                 secrets[name] = {k: base64.b64decode(v).decode(errors="replace")
                                  for k, v in (obj.get("data") or {}).items()}
@@ -307,10 +336,15 @@ class PodWorker:
                     for c in spec.get("containers", []) + (spec.get("initContainers") or [])}
         for d in log_dirs.values():
             d.mkdir(parents=True, exist_ok=True)
+        # Off the start path: logs and port-forward objects are needed only once it runs.
+        self.spawn(self._ensure_kwok_objects(log_dirs))
+
+    async def _ensure_kwok_objects(self, log_dirs: dict[str, Path]) -> None:
         try:
-            await kwokobjects.ensure(self.ctx.api, kwokobjects.logs_object(self.pod, log_dirs))
-            await kwokobjects.ensure(self.ctx.api,
-                                     kwokobjects.port_forward_object(self.pod, self.pod_ip or ""))
+            await asyncio.gather(
+                kwokobjects.ensure(self.ctx.api, kwokobjects.logs_object(self.pod, log_dirs)),
+                kwokobjects.ensure(self.ctx.api, kwokobjects.port_forward_object(
+                    self.pod, self.pod_ip or "")))
         except ApiError as exc:
             log.warning("kwok objects for %s: %s", self.key, exc)
 

@@ -120,13 +120,17 @@ class Runner:
         backoff = CrashLoopBackoff()
         peers = PeerDirectory(self.api)
         port = int(cfg.server.rsplit(":", 1)[1])
+        self.blocks = node.IpBlocks()
         for i in range(cfg.nodes):
             devices = discover(cfg.gpus if cfg.gpus else None) if cfg.gpus else []
-            spec = node.NodeSpec(i, len(devices), cfg.kwok_port, capacity)
+            existing = await self.api.get_or_none(f"/api/v1/nodes/{node.node_name(i)}")
+            block = self.blocks.claim(node.block_of((existing or {}).get("spec", {})
+                                                    .get("podCIDR")))
+            spec = node.NodeSpec(i, len(devices), cfg.kwok_port, capacity, block)
             await node.register(self.api, spec)
             self.contexts.append(RunnerContext(
                 api=self.api, node=spec, state_dir=cfg.state_dir / spec.name, images=images,
-                gpus=GpuAllocator(devices), ips=node.PodIps(i), cgroups=support,
+                gpus=GpuAllocator(devices), ips=node.PodIps(block), cgroups=support,
                 events=EventRecorder(self.api, spec.name), backoff=backoff, peers=peers,
                 apiserver_port=port, mountns_error=mountns, enable_exec=cfg.enable_exec))
         tasks = [asyncio.create_task(node.heartbeat(self.api, c.node)) for c in self.contexts]

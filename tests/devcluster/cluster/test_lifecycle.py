@@ -86,5 +86,7 @@ def test_invalid_node_counts_are_rejected(tmp_path: Path) -> None:
         LocalCluster(tmp_path).up(nodes=-1)
     with pytest.raises(ClusterError, match="--local-gpus must be 0 or more"):
         LocalCluster(tmp_path).up(local_gpus=-1)
+    with pytest.raises(ClusterError, match="--local-memory 'lots' is not a Kubernetes quantity"):
+        LocalCluster(tmp_path).up(local_memory="lots")
     with pytest.raises(ClusterError, match="at most 128"):
         LocalCluster(tmp_path).up(local_nodes=129)

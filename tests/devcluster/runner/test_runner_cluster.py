@@ -6,6 +6,7 @@ places them on the runner node and the runner starts them as host processes.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -69,7 +70,11 @@ def test_probes_conditions_events_and_liveness_restart(cluster: TestCluster,
     p = wait_pod(cluster, namespace, "web", ready, what="Ready")
     st = container_status(p)
     assert st["started"] is True and st["ready"] is True and st["restartCount"] == 0
-    assert p["status"]["podIP"].startswith("127.1.128.")
+    node = cluster.get_json("node", "local-0")
+    assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(
+        node["spec"]["podCIDR"])
+    assert ipaddress.ip_network(node["spec"]["podCIDR"]).subnet_of(
+        ipaddress.ip_network("127.1.128.0/17"))
     assert p["status"]["phase"] == "Running"
     for type_ in ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready",
                   "PodScheduled"):

@@ -25,7 +25,13 @@ def _kubectl(local: LocalCluster, *args: str, input: str | None = None
 def test_exec_flag_and_down_leaves_no_pod_process(tmp_path: Path, cluster) -> None:  # noqa: ANN001, ARG001
     local = LocalCluster(tmp_path / "state")
     try:
-        local.up(nodes=1, gpu_nodes=0, local_nodes=1, enable_exec=True)
+        local.up(nodes=1, gpu_nodes=0, local_nodes=1, enable_exec=True, local_cpu="3",
+                 local_memory="5Gi")
+        node = json.loads(_kubectl(local, "get", "node", "local-0", "-o", "json").stdout)
+        assert node["status"]["capacity"]["cpu"] == "3"
+        assert node["status"]["capacity"]["memory"] == "5Gi"
+        assert node["spec"]["taints"] == [{"key": "fleet.local/runner", "value": "true",
+                                           "effect": "NoSchedule"}]
         caps = local.runner_capabilities()
         assert caps["mountNamespaces"] == "ok"
         assert "limits" in caps

@@ -61,8 +61,12 @@ def test_serving_pod_ready_after_model_loads_then_predicts(
         cluster: TestCluster, namespace: str, hdfs, digits_uri: str) -> None:  # noqa: ANN001
     create(cluster, namespace, serving_pod("digits", digits_uri, hdfs.webhdfs_url))
     p = wait_pod(cluster, namespace, "digits", ready, timeout=240, what="Ready")
-    log = cluster.kubectl_run("logs", "digits", "-n", namespace, "--timestamps").stdout
-    loaded = next(line for line in log.splitlines() if "warm ms" in line)
+    def loaded_line() -> str | None:
+        # Log lines reach the CRI file within the runner's copy interval (0.2 s).
+        log = cluster.kubectl_run("logs", "digits", "-n", namespace, "--timestamps").stdout
+        return next((line for line in log.splitlines() if "warm ms" in line), None)
+
+    loaded = wait_for(loaded_line, timeout=10, what="the server's load line in its log")
     # Ready only after the model was fetched from HDFS, loaded and warmed up.
     assert _time(condition(p, "Ready")["lastTransitionTime"]) >= \
         _time(loaded.split()[0]).replace(microsecond=0)
