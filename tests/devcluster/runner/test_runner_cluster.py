@@ -131,6 +131,19 @@ def test_crash_loop_back_off_like_the_kubelet(cluster: TestCluster, namespace: s
     assert out.stdout == "boom\n"
 
 
+def test_memory_limit_is_enforced_as_oom_killed(cluster: TestCluster, namespace: str) -> None:
+    caps = cluster.local.runner_capabilities()
+    if "memory" not in caps.get("limits", "") or "not enforced" in caps.get("limits", ""):
+        pytest.skip(f"memory limits not enforced here: {caps}")
+    c = python_container("hog", "x = bytearray(400 * 1024 * 1024); print(len(x))",
+                         resources={"limits": {"memory": "64Mi"}})
+    create(cluster, namespace, pod("hog", [c], restartPolicy="Never"))
+    p = wait_pod(cluster, namespace, "hog", lambda p: p["status"].get("phase") == "Failed",
+                 what="Failed")
+    term = container_status(p)["state"]["terminated"]
+    assert term["reason"] == "OOMKilled" and term["exitCode"] == 137
+
+
 def test_unknown_image_is_image_pull_back_off(cluster: TestCluster, namespace: str) -> None:
     create(cluster, namespace, pod("nginx", [{"name": "web", "image": "nginx:1.27"}]))
     p = wait_pod(cluster, namespace, "nginx",
@@ -350,17 +363,26 @@ def test_port_forward_and_listeners_only_on_the_pod_ip(cluster: TestCluster,
     tree = _descendants(pid)
     listeners = [a for t in tree for a in processes.listening_addresses(t)]
     assert listeners and all(addr == p["status"]["podIP"] for _, addr, _ in listeners), listeners
-    pf = subprocess.Popen([cluster.kubectl, "port-forward", "-n", namespace, "pod/pf",
-                           ":8080"], env=cluster.env, stdout=subprocess.PIPE, text=True)
-    try:
-        line = wait_for(lambda: pf.stdout.readline(), timeout=20, what="port-forward")
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-        out = subprocess.run(["curl", "-s", "--noproxy", "*", f"http://127.0.0.1:{port}/x"],
-                             capture_output=True, text=True, timeout=10)
-        assert out.stdout == "ok"
-    finally:
-        pf.terminate()
-        pf.wait(10)
+    cluster.apply({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "pf-svc", "namespace": namespace},
+                   "spec": {"selector": {"app": "pf"},
+                            "ports": [{"port": 80, "targetPort": "http"}]}})
+    for target in ("pod/pf", "svc/pf-svc"):
+        remote = "8080" if target.startswith("pod") else "80"
+        pf = subprocess.Popen([cluster.kubectl, "port-forward", "-n", namespace, target,
+                               f":{remote}"], env=cluster.env, stdout=subprocess.PIPE,
+                              text=True)
+        try:
+            line = wait_for(lambda pf=pf: pf.stdout.readline(), timeout=20,
+                            what=f"port-forward {target}")
+            port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+            out = subprocess.run(["curl", "-s", "--noproxy", "*",
+                                  f"http://127.0.0.1:{port}/x"],
+                                 capture_output=True, text=True, timeout=10)
+            assert out.stdout == "ok", target
+        finally:
+            pf.terminate()
+            pf.wait(10)
     # `kubectl logs -f` streams what the container prints (the server's start line first).
     follow = subprocess.Popen([cluster.kubectl, "logs", "-f", "-n", namespace, "pf"],
                               env=cluster.env, stdout=subprocess.PIPE, text=True)
