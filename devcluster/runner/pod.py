@@ -434,6 +434,7 @@ class PodWorker:
         self.ctx.gpus.release(self.uid)
         self.ctx.ips.release(self.uid)
         self.ctx.events.forget(self.uid)
+        self.ctx.backoff.gc()
         cgroups.remove_pod(self.ctx.cgroups, self.uid)
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from devcluster.cluster import processes
@@ -86,8 +87,7 @@ def test_probes_conditions_events_and_liveness_restart(cluster: TestCluster,
 
     # Break liveness: the kubelet's wording, then a restart with lastState from the kill.
     ip = p["status"]["podIP"]
-    subprocess.run(["curl", "-s", "--noproxy", "*", f"http://{ip}:8080/fail"], timeout=10,
-                   check=False, capture_output=True)
+    assert httpx.get(f"http://{ip}:8080/fail", timeout=10, trust_env=False).text == "ok"
     ev = wait_event(cluster, namespace, "web", "Unhealthy", "Liveness probe failed")
     assert ev["message"] == "Liveness probe failed: HTTP probe failed with statuscode: 500"
     assert ev["type"] == "Warning"
@@ -376,10 +376,8 @@ def test_port_forward_and_listeners_only_on_the_pod_ip(cluster: TestCluster,
             line = wait_for(lambda pf=pf: pf.stdout.readline(), timeout=20,
                             what=f"port-forward {target}")
             port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-            out = subprocess.run(["curl", "-s", "--noproxy", "*",
-                                  f"http://127.0.0.1:{port}/x"],
-                                 capture_output=True, text=True, timeout=10)
-            assert out.stdout == "ok", target
+            out = httpx.get(f"http://127.0.0.1:{port}/x", timeout=10, trust_env=False)
+            assert out.text == "ok", target
         finally:
             pf.terminate()
             pf.wait(10)
