@@ -257,17 +257,21 @@ class KubeClient:
     def delete(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.request("DELETE", path, query=query)
 
-    def watch(
-        self, path: str, query: Mapping[str, Any] | None = None, *, read_timeout: float = 330.0
-    ) -> WatchStream:
-        """Open a watch (`?watch=1`); raises typed errors for non-200 responses."""
-        q = dict(query or {})
-        q["watch"] = "1"
+    def stream(
+        self, path: str, query: Mapping[str, Any] | None = None, *,
+        read_timeout: float | None = 330.0, accept: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """GET with the body left unread (logs, watches); non-200 raises a typed error.
+
+        `read_timeout=None` waits forever between chunks (a followed log); the caller
+        releases the response (`release_conn()`), or closes it to stop reading.
+        """
+        headers = {**self._headers, **({"Accept": accept} if accept else {})}
         try:
             resp = self._pool.request(
                 "GET",
-                self._url(path, q),
-                headers=self._headers,
+                self._url(path, query),
+                headers=headers,
                 timeout=urllib3.Timeout(connect=5.0, read=read_timeout),
                 preload_content=False,
             )
@@ -277,7 +281,15 @@ class KubeClient:
             data = resp.read()
             resp.release_conn()
             raise status_error(resp.status, data)
-        return WatchStream(resp)
+        return resp
+
+    def watch(
+        self, path: str, query: Mapping[str, Any] | None = None, *, read_timeout: float = 330.0
+    ) -> WatchStream:
+        """Open a watch (`?watch=1`); raises typed errors for non-200 responses."""
+        q = dict(query or {})
+        q["watch"] = "1"
+        return WatchStream(self.stream(path, q, read_timeout=read_timeout))
 
     def close(self) -> None:
         self._pool.close()

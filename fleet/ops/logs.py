@@ -23,7 +23,7 @@ from urllib.parse import quote
 import urllib3
 
 from fleet import deployutil, errors
-from fleet.kube import collection_path, status_error
+from fleet.kube import collection_path
 from fleet.ops._common import get_deployment
 
 Obj = dict[str, Any]
@@ -178,24 +178,14 @@ def open_stream(client: Any, namespace: str, pod: str, container: str,
                 options: LogOptions = LogOptions()) -> LogStream:
     """Open one container's log; API errors (pod gone, container waiting, no previous
     container) raise typed `FleetError`s with the server's message."""
-    # KubeClient has no public streaming GET besides watch() (which decodes JSON events), so
-    # this uses its pool, URL and auth headers directly, exactly as watch() does.
-    path = client._url(pod_log_path(namespace, pod), options.query(container))
     read = None if options.follow else client.timeout
     try:
-        resp = client._pool.request(
-            "GET", path, headers={**client._headers, "Accept": "*/*"},
-            timeout=urllib3.Timeout(connect=5.0, read=read), preload_content=False,
-        )
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise client._unreachable(exc) from exc
-    if resp.status >= 400:
-        data = resp.read()
-        resp.release_conn()
-        err = status_error(resp.status, data)
-        if options.previous and resp.status == 400:
-            err = _previous_error(client, namespace, pod, container) or err
-        raise err
+        resp = client.stream(pod_log_path(namespace, pod), options.query(container),
+                             read_timeout=read, accept="*/*")
+    except errors.FleetError as err:
+        if options.previous and err.status == 400:
+            raise _previous_error(client, namespace, pod, container) or err from None
+        raise
     return LogStream(LogSource(namespace, pod, container), resp)
 
 
