@@ -68,8 +68,12 @@ def _is_b64(value: Any) -> bool:
 
 
 def _decode_strings(value: Any, name: str) -> Any:
+    if isinstance(value, np.ndarray):  # V2 hands over its data already shaped
+        value = value.tolist()
     if isinstance(value, list):
         return [_decode_strings(v, name) for v in value]
+    if isinstance(value, bytes):  # V2 binary BYTES elements
+        return value
     if _is_b64(value):
         try:
             return base64.b64decode(value["b64"], validate=True)
