@@ -8,7 +8,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def node_manifest(name: str, *, gpus: int = 0) -> dict[str, Any]:
-    capacity = {"cpu": "32", "memory": "256Gi", "pods": "1000"}
+    capacity = {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "1Ti", "pods": "1000"}
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",

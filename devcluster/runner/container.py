@@ -260,7 +260,11 @@ class ContainerWorker:
         oom = code == 128 + signal.SIGKILL and cgroups.oom_killed(
             self.pod.ctx.cgroups, self.pod.uid, self.name)
         message = None
-        if not inst.files.exit_file.exists():
+        try:
+            recorded = inst.files.exit_file.read_text().strip()
+        except OSError:
+            recorded = ""
+        if not recorded:  # the shim failed before the program ran (mount, cgroup, hostname)
             shim_log = inst.files.directory / f"{inst.files.restart_count}.shim"
             with contextlib.suppress(OSError):
                 message = shim_log.read_text(errors="replace").strip()[-500:] or None

@@ -26,15 +26,19 @@ SHIM = r"""
 set -e
 hostname "$FLEET_HOSTNAME"
 for cg in $FLEET_CGROUPS; do echo $$ > "$cg/cgroup.procs"; done
-%(mounts)s
+# Output and exit files are opened, and the working directory entered, before any mount:
+# a volume mounted at /tmp may hide the pod directory when the state dir lies below /tmp.
+exec 3>>%(out)s 4>>%(err)s 5>%(exit)s
 cd %(cwd)s
+%(mounts)s
 set +e
-"$@" >>%(out)s 2>>%(err)s </dev/null &
+"$@" >&3 2>&4 3>&- 4>&- 5>&- </dev/null &
 child=$!
+exec 3>&- 4>&-
 trap '' TERM INT
 wait $child
 rc=$?
-echo $rc > %(exit)s.tmp && mv %(exit)s.tmp %(exit)s
+echo $rc >&5
 exit $rc
 """
 
@@ -56,9 +60,42 @@ def check_mount_namespaces() -> str | None:
     return None
 
 
+def _under(path: str, top: str) -> bool:
+    top = top.rstrip("/") or "/"
+    return path == top or path.startswith(top + "/") or top == "/"
+
+
+def order_mounts(mounts: list[Mount]) -> list[Mount]:
+    """Parents before children, and any mount that would hide another's source last.
+
+    Sources live in the pod directory (or are hostPaths); a mount at /tmp must not cover them
+    before they are bound.
+    """
+    sources = [str(m.host_path) for m in mounts]
+    shadowing = {i for i, m in enumerate(mounts)
+                 if any(_under(src, m.mount_path) for j, src in enumerate(sources) if j != i)}
+    # Everything mounted inside a shadowing mount comes after it, so it moves late too.
+    changed = True
+    while changed:
+        changed = False
+        for i, m in enumerate(mounts):
+            if i not in shadowing and any(_under(m.mount_path, mounts[k].mount_path)
+                                          for k in shadowing):
+                shadowing.add(i)
+                changed = True
+    def depth(m: Mount) -> int:
+        return m.mount_path.rstrip("/").count("/")
+    early = sorted((m for i, m in enumerate(mounts) if i not in shadowing), key=depth)
+    late = sorted((m for i, m in enumerate(mounts) if i in shadowing), key=depth)
+    return early + late
+
+
 def mount_script(mounts: list[Mount], hosts_file: Path | None) -> str:
+    all_mounts = list(mounts)
+    if hosts_file is not None:
+        all_mounts.append(Mount(hosts_file, "/etc/hosts", False))
     lines = []
-    for m in mounts:
+    for m in order_mounts(all_mounts):
         target = shlex.quote(m.mount_path)
         src = shlex.quote(str(m.host_path))
         if m.host_path.is_dir():
@@ -68,8 +105,6 @@ def mount_script(mounts: list[Mount], hosts_file: Path | None) -> str:
         lines.append(f"mount --bind {src} {target}")
         if m.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
-    if hosts_file is not None:
-        lines.append(f"mount --bind {shlex.quote(str(hosts_file))} /etc/hosts")
     return "\n".join(lines)
 
 

@@ -260,7 +260,7 @@ def server(dep: Obj) -> Obj:
 def test_rendered_objects_and_labels(rendered: dict[str, list[Obj]], variant: str) -> None:
     objs = rendered[variant]
     assert sorted(o["kind"] for o in objs) == [
-        "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
+        "Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
     dep = one(objs, "Deployment")
     template_labels = dep["spec"]["template"]["metadata"]["labels"]
     for labels in (dep["metadata"]["labels"], template_labels):
