@@ -98,7 +98,7 @@ def _rss_mb(pid: int) -> float:
 
 # ---- serving: pod vs by hand -------------------------------------------------------------
 def bench_serving(runs: int) -> dict[str, Any]:
-    from tests.fixtures import hdfs as hdfs_mod
+    from devcluster import hdfs as hdfs_mod
     from tests.serving.conftest import make_demo, quiet_env
 
     with tempfile.TemporaryDirectory(prefix="mf-bench-runner-") as d:

@@ -2,7 +2,7 @@
 # A single-process HDFS (NameNode + DataNode, WebHDFS on) for tests, bound to 127.0.0.1 only.
 #
 #   minicluster.sh fetch
-#       Resolve the Hadoop minicluster jars (scripts/hdfs/pom.xml) with Maven into a Maven
+#       Resolve the Hadoop minicluster jars (devcluster/hdfs/pom.xml) with Maven into a Maven
 #       repository inside the cache and print the path of the classpath file. The first run
 #       downloads about 100 MB; later runs only check that the jars are still there.
 #       Cache: $MODELFLEET_HDFS_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/modelfleet/hdfs.
