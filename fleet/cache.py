@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 NOTIFY_INTERVAL = 0.2  # seconds between notifications: at most 5/s
 FORBIDDEN_RETRY = 30.0  # seconds between retries of a resource type RBAC hides
+STOP_TIMEOUT = 1.0  # seconds `stop()` waits for all threads together
+PROBE_FIELDS = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
 class Client(Protocol):
@@ -78,7 +80,9 @@ def slim_deployment(dep: Obj) -> Obj:
     containers = []
     for c in (tmpl.get("spec") or {}).get("containers") or []:
         env = [e for e in c.get("env") or [] if e.get("name") == MODEL_URI_ENV]
-        containers.append({"name": c.get("name"), "image": c.get("image"), "env": env})
+        slim = {"name": c.get("name"), "image": c.get("image"), "env": env}
+        slim.update((k, c[k]) for k in PROBE_FIELDS if c.get(k))  # the detail screen's probes
+        containers.append(slim)
     ann = md.get("annotations") or {}
     return {
         "metadata": {
@@ -409,6 +413,7 @@ class FleetCache:
         scopes: Iterable[str | None] = self.namespaces or [None]
         self._reflectors = [_Reflector(self, r, ns) for r in RESOURCES for ns in scopes]
         self._notifier: threading.Thread | None = None
+        self._staged: threading.Thread | None = None
         self._connection = ConnectionState.CONNECTING
         self._conn_pending: tuple[ConnectionState, str | None] | None = None
         self.last_error: str | None = None
@@ -450,7 +455,9 @@ class FleetCache:
                 for r in rest:
                     r.start()
 
-        threading.Thread(target=start_rest, name="fleet-staged-start", daemon=True).start()
+        self._staged = threading.Thread(target=start_rest, name="fleet-staged-start",
+                                        daemon=True)
+        self._staged.start()
         return self
 
     def _start_notifier(self) -> None:
@@ -472,18 +479,27 @@ class FleetCache:
         self._connection = ConnectionState.SYNCED
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stop every thread, waiting at most `timeout` seconds for all of them together.
+
+        Open watches are closed; a LIST in flight cannot be interrupted (it ends with its read
+        timeout), but the threads are daemons, so nothing waits for it. True when every
+        thread had ended within the deadline."""
         self._stop.set()
         self._wake.set()
         for r in self._reflectors:
             s = r.stream
             if s is not None:
-                s.close()
-        for r in self._reflectors:
-            if r.is_alive():
-                r.join(timeout=5)
-        if self._notifier is not None:
-            self._notifier.join(timeout=5)
+                try:
+                    s.close()
+                except Exception:  # noqa: BLE001 - closing is best effort, the flag stops it
+                    log.debug("%s: closing the watch failed", r.name, exc_info=True)
+        deadline = time.monotonic() + timeout
+        threads = [*self._reflectors, self._notifier, self._staged]
+        for t in threads:
+            if t is not None and t.is_alive():
+                t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t is not None and t.is_alive() for t in threads)
 
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -512,6 +528,20 @@ class FleetCache:
         with self._lock:
             names = self._stores.events_by_involved.get((namespace, involved_name), ())
             evs = [self._stores.events[(namespace, n)] for n in names]
+        return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+
+    def pod_template(self, namespace: str, deployment_name: str) -> Obj | None:
+        """The cached pod template (containers' name, image, MODEL_URI and probes), or None."""
+        with self._lock:
+            dep = self._stores.deployments.get((namespace, deployment_name))
+            return None if dep is None else dep["spec"]["template"]
+
+    def events_about(self, namespace: str, names: Iterable[str]) -> list[EventRecord]:
+        """Events about any of the named objects (e.g. a Deployment's pods), newest first."""
+        with self._lock:
+            index, events = self._stores.events_by_involved, self._stores.events
+            evs = [events[(namespace, n)] for name in set(names)
+                   for n in index.get((namespace, name), ())]
         return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
 
     def forbidden(self) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+WATCH_STOP_TIMEOUT = 0.3  # seconds `ls -w` waits for the cache's threads after ^C
 OPS_COMMANDS = ("ls", "rollout", "rollback", "history", "status", "scale", "restart", "pause",
                 "resume", "probes", "undo-wave")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -253,7 +254,9 @@ def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
                 if key in last:
                     emit(row(last.pop(key), "deleted"))
     finally:
-        cache.stop()
+        # ^C returns at once even with a LIST hanging on a black-holed API: the threads are
+        # daemons, so stop() only flags them, closes the watches and waits briefly.
+        cache.stop(timeout=WATCH_STOP_TIMEOUT)
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:

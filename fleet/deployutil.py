@@ -6,7 +6,8 @@ target choice and the annotation map a rollback writes. Inputs are raw API JSON 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from fleet.errors import NoRolloutHistory, RevisionNotFound
 
@@ -29,6 +30,7 @@ ANNOTATIONS_TO_SKIP = frozenset(
 )
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 
 def meta(obj: Obj) -> Obj:
@@ -129,35 +131,43 @@ def all_replicasets(deployment: Obj, owned: list[Obj]) -> list[Obj]:
     return olds + [new] if new is not None else olds
 
 
+def pick_rollback(
+    items: Sequence[T], revision: Callable[[T], int | None], to_revision: int = 0, name: str = ""
+) -> T:
+    """kubectl `deploymentRevision` over anything with a revision (ReplicaSets, `Revision`s):
+    `to_revision` itself, or for 0 the previous revision (second highest, not current - 1).
+    `items` in kubectl's order (`all_replicasets`); an unparsable revision (None) is skipped."""
+    if to_revision < 0:
+        raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
+    if to_revision > 0:
+        for item in items:
+            if revision(item) == to_revision:
+                return item
+        raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
+    latest: T | None = None
+    previous: T | None = None
+    latest_rev = previous_rev = -1
+    for item in items:
+        rev = revision(item)
+        if rev is None:
+            continue
+        if rev > latest_rev:
+            previous, previous_rev = latest, latest_rev
+            latest, latest_rev = item, rev
+        elif rev > previous_rev:
+            previous, previous_rev = item, rev
+    if previous is None:
+        raise NoRolloutHistory(f'no rollout history found for deployment "{name}"')
+    return previous
+
+
 def rollback_target(deployment: Obj, owned: list[Obj], to_revision: int = 0) -> Obj:
     """Pick the RS `kubectl rollout undo` would restore (kubectl `deploymentRevision`).
 
     `owned` must be sorted as `owned_replicasets` returns them.
     """
-    name = meta(deployment).get("name", "")
-    owned = all_replicasets(deployment, owned)
-    if to_revision < 0:
-        raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
-    if to_revision > 0:
-        for rs in owned:
-            if revision_of(rs) == to_revision:
-                return rs
-        raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
-    latest: Obj | None = None
-    previous: Obj | None = None
-    latest_rev = previous_rev = -1
-    for rs in owned:
-        rev = revision_of(rs)
-        if rev is None:
-            continue
-        if rev > latest_rev:
-            previous, previous_rev = latest, latest_rev
-            latest, latest_rev = rs, rev
-        elif rev > previous_rev:
-            previous, previous_rev = rs, rev
-    if previous is None:
-        raise NoRolloutHistory(f'no rollout history found for deployment "{name}"')
-    return previous
+    return pick_rollback(all_replicasets(deployment, owned), revision_of, to_revision,
+                         meta(deployment).get("name", ""))
 
 
 def rollback_annotations(deployment: Obj, rs: Obj) -> dict[str, str]:

@@ -188,6 +188,8 @@ class Revision:
     model_uri: str
     version: str
     current: bool = False
+    # the ReplicaSet's pod template without pod-template-hash: what a rollback restores
+    template: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

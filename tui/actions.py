@@ -54,20 +54,33 @@ class ActionsMixin:
         if len(targets) == 1:
             self.plan_rollback(targets[0], 0)
         elif targets:
-            self.confirm(bulk_rollback_plan(targets))
+            self.plan_bulk_rollback(targets)
 
     @work(thread=True, exit_on_error=False, group="plan")
     def plan_rollback(self, dep: ModelDeployment, to_revision: int) -> None:
-        from tui.revisions import load_revisions
-
         try:
-            generation, history = load_revisions(self.backend, dep.namespace, dep.name)
-            plan = rollback_plan(dep, history, to_revision)
-            plan.params["generation"] = generation
+            generation, history = self.backend.history(dep.namespace, dep.name)
+            plan = rollback_plan(dep, history, to_revision, generation)
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot roll back", severity="error")
             return
         self.call_later_safe(self.confirm, plan)
+
+    @work(thread=True, exit_on_error=False, group="plan")
+    def plan_bulk_rollback(self, deps: list[ModelDeployment]) -> None:
+        """Read every target's history (concurrently) so the confirm screen names each target
+        revision and each rollback carries the generation it was planned against."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read(dep: ModelDeployment) -> Any:
+            try:
+                return self.backend.history(dep.namespace, dep.name)
+            except Exception as exc:  # noqa: BLE001 - shown on the target's line
+                return exc
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(deps)))) as pool:
+            histories = dict(zip([d.key for d in deps], pool.map(read, deps), strict=True))
+        self.call_later_safe(self.confirm, bulk_rollback_plan(deps, histories))
 
     def action_scale(self) -> None:
         if self._refuse("scale"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from tui.screens.main import MainScreen
 from tui.screens.picker import PickerScreen
 from tui.view import Key, TableModel
 
+log = logging.getLogger(__name__)
 Factory = Callable[[str | None, list[str] | None], Any]
 MIN_APPLY_INTERVAL = 0.1  # seconds between two table batches (≈10 Hz at most)
 WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave"}
@@ -75,7 +77,8 @@ class FleetApp(ActionsMixin, App):
         self.buffer = ChangeBuffer(lambda: self.post_message(ChangesPending()))
         self.connection: ConnectionState | None = ConnectionState.CONNECTING
         self.connection_error: str | None = None
-        self.permissions: dict[tuple[str, str], tuple[bool, str]] = {}
+        # (namespace, permission) -> (allowed: True/False, None when the check failed; reason)
+        self.permissions: dict[tuple[str, str], tuple[bool | None, str]] = {}
         self.ready_history: dict[Key, deque[int]] = {}
         self._last_apply = 0.0
         self._drain_armed = False
@@ -203,15 +206,15 @@ class FleetApp(ActionsMixin, App):
 
     @work(thread=True, exit_on_error=False, group="rbac")
     def check_permissions(self, todo: list[tuple[str, str]]) -> None:
-        answers: dict[tuple[str, str], tuple[bool, str]] = {}
-        asked: dict[tuple[str, tuple], tuple[bool, str]] = {}
+        answers: dict[tuple[str, str], tuple[bool | None, str]] = {}
+        asked: dict[tuple[str, tuple], tuple[bool | None, str]] = {}
         for ns, action in todo:
             spec = PERMISSIONS[action]
             if (ns, spec) not in asked:
                 try:
                     asked[(ns, spec)] = self.backend.can_i(action, ns)
-                except Exception as exc:  # noqa: BLE001 - unknown: leave enabled
-                    asked[(ns, spec)] = (True, f"access check failed: {error_text(exc)}")
+                except Exception as exc:  # noqa: BLE001 - unknown: left enabled, and said so
+                    asked[(ns, spec)] = (None, f"unknown, check failed: {error_text(exc)}")
             answers[(ns, action)] = asked[(ns, spec)]
         self.post_message(PermissionsChecked(answers))
 
@@ -234,10 +237,21 @@ class FleetApp(ActionsMixin, App):
                                                 self.target_records())}
         for ns in sorted(namespaces):
             ok, reason = self.permissions.get((ns, perm), (True, ""))
-            if not ok:
+            if ok is False:
                 verb, resource, sub = PERMISSIONS[perm]
                 what = f"{resource}/{sub}" if sub else resource
                 return reason or f"RBAC: cannot {verb} {what} in namespace {ns}"
+        return None
+
+    def unknown_permission(self, action: str, targets: list[ModelDeployment]) -> str | None:
+        """Why RBAC for `action` is unknown for these targets (the access review failed)."""
+        perm = PERM_OF.get(action)
+        if perm is None or self.readonly:
+            return None
+        for ns in sorted({d.namespace for d in targets}):
+            ok, reason = self.permissions.get((ns, perm), (True, ""))
+            if ok is None:
+                return f"{reason} (namespace {ns})"
         return None
 
     def refresh_permissions_view(self) -> None:
@@ -247,13 +261,14 @@ class FleetApp(ActionsMixin, App):
         for action in ("rollback", "scale", "restart", "pause_resume", "rollout"):
             why = self.denied(action, targets) if targets else None
             if why:
-                reasons.setdefault(why, []).append(action.replace("_", "/"))
+                reasons.setdefault(f"disabled — {why}", []).append(action.replace("_", "/"))
+            elif targets and (unknown := self.unknown_permission(action, targets)):
+                reasons.setdefault(unknown, []).append(action.replace("_", "/"))
         if self.readonly:
             line = "read-only mode (--readonly): rollback, scale, restart, pause/resume, " \
                    "rollout and undo are disabled"
         else:
-            line = "; ".join(f"{', '.join(acts)} disabled — {why}"
-                             for why, acts in reasons.items())
+            line = "; ".join(f"{', '.join(acts)} {why}" for why, acts in reasons.items())
         if line != self._perm_state:
             self._perm_state = line
             self.main.set_perm_line(line)
@@ -332,8 +347,10 @@ class FleetApp(ActionsMixin, App):
     def load_namespaces(self) -> None:
         try:
             names = self.backend.list_namespaces()
-        except Exception:  # noqa: BLE001 - fall back to the namespaces we have seen
+        except Exception as exc:  # noqa: BLE001 - fall back to the namespaces we have seen
             names = sorted({k[0] for k in self.deployments.records})
+            self.notify(f"{error_text(exc)}; showing the namespaces seen so far",
+                        title="cannot list namespaces", severity="warning")
         self.call_later_safe(self._pick_namespace, names)
 
     def call_later_safe(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -398,6 +415,15 @@ class FleetApp(ActionsMixin, App):
             yield SystemCommand(title, escape(help_text), lambda a=action: self.run_action(a))
 
     def on_unmount(self) -> None:
-        if self.backend is not None:
-            with contextlib.suppress(Exception):  # best effort on exit
-                self.backend.stop()
+        """Stop the backend off the UI loop: quitting never waits for a hanging API."""
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            threading.Thread(target=_stop_quietly, args=(backend,), name="fleet-stop",
+                             daemon=True).start()
+
+
+def _stop_quietly(backend: Any) -> None:
+    try:
+        backend.stop()
+    except Exception:  # noqa: BLE001 - the app is gone: log, nobody is left to tell
+        log.exception("stopping the backend failed")

@@ -75,6 +75,8 @@ class KubeBackend:
         )
 
     def stop(self) -> None:
+        """Unsubscribe and stop the cache (waits at most about a second; call it off the UI
+        loop)."""
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
@@ -102,13 +104,12 @@ class KubeBackend:
         return access.can_i(self.client, verb, resource, namespace, subresource=sub)
 
     # -- detail ----------------------------------------------------------------------
-    def replicasets(self, namespace: str, name: str) -> tuple[int, list[dict[str, Any]]]:
-        """(deployment generation, owned ReplicaSets): their pod templates feed the diff view."""
-        from fleet.ops._common import get_deployment, list_owned_replicasets
+    def history(self, namespace: str, name: str) -> tuple[int, list[Any]]:
+        """(deployment generation, `fleet.model.Revision`s ascending, templates included):
+        fleet core's `rollout history`, the same rows and serving container as `fleet history`."""
+        from fleet.ops import history
 
-        dep = get_deployment(self.client, namespace, name)
-        generation = int((dep.get("metadata") or {}).get("generation") or 0)
-        return generation, list_owned_replicasets(self.client, dep)
+        return history.history_at(self.client, namespace, name)
 
     def pods(self, namespace: str, name: str) -> list[Any]:
         return list(self.cache.pods_for(namespace, name))
@@ -117,9 +118,15 @@ class KubeBackend:
         return list(self.cache.events_for(namespace, name))
 
     def probes(self, namespace: str, name: str) -> Any:
+        """Probe specs, pods and probe events from the watch cache: no API call."""
         from fleet.ops import probes
 
-        return probes.inspect(self.client, namespace, name)
+        template = self.cache.pod_template(namespace, name)
+        if template is None:
+            raise LookupError(f"deployment {namespace}/{name} is not in the watch cache")
+        pods = self.cache.pods_for(namespace, name)
+        events = self.cache.events_about(namespace, [p.name for p in pods])
+        return probes.report(namespace, name, template, pods, events)
 
     # -- actions ---------------------------------------------------------------------
     def rollback(self, ns: str, name: str, to_revision: int = 0,

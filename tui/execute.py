@@ -15,10 +15,21 @@ class TargetResult:
     line: str
 
 
+def _per_target(value: Any, key: Key, default: Any) -> Any:
+    """A plan parameter for one target: a {key: value} map (bulk plans) or one value."""
+    if not isinstance(value, dict):
+        return default if value is None else value
+    if key not in value:  # never run a bulk target without what it was confirmed with
+        raise ValueError(f"{key[0]}/{key[1]}: not in the confirmed plan")
+    return value[key]
+
+
 def _one(backend: Any, plan: Plan, ns: str, name: str) -> Any:
     p = plan.params
     if plan.action == "rollback":
-        return backend.rollback(ns, name, p.get("to_revision", 0), p.get("generation"))
+        key = (ns, name)
+        return backend.rollback(ns, name, _per_target(p.get("to_revision", 0), key, 0),
+                                _per_target(p.get("generation"), key, None))
     if plan.action == "scale":
         return backend.scale(ns, name, p["replicas"], p.get("current", {}).get((ns, name)))
     if plan.action == "restart":

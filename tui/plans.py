@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,23 +11,11 @@ import yaml
 from rich.console import RenderableType
 from rich.text import Text
 
-from fleet.model import ModelDeployment
+from fleet import deployutil
+from fleet.errors import FleetError
+from fleet.model import ModelDeployment, Revision
 
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class RevisionView:
-    """One entry of a deployment's rollout history, normalised for display."""
-
-    revision: int
-    version: str
-    model_uri: str
-    image: str
-    change_cause: str
-    created: Any  # datetime | None
-    template: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    current: bool = False
 
 
 @dataclass
@@ -44,7 +32,7 @@ def _name(d: ModelDeployment | Key) -> str:
     return f"{ns}/{name}"
 
 
-def _rev_label(r: RevisionView) -> str:
+def _rev_label(r: Revision) -> str:
     bits = [f"revision {r.revision}"]
     if r.version:
         bits.append(f"version {r.version}")
@@ -59,13 +47,11 @@ def plural(n: int, word: str) -> str:
 
 def template_yaml(template: dict[str, Any]) -> str:
     """The pod template as YAML, without the controller's pod-template-hash label."""
-    tpl = yaml.safe_load(yaml.safe_dump(template or {}))
-    labels = (tpl.get("metadata") or {}).get("labels") or {}
-    labels.pop("pod-template-hash", None)
-    return yaml.safe_dump(tpl, sort_keys=True, default_flow_style=False)
+    return yaml.safe_dump(deployutil.strip_hash(template), sort_keys=True,
+                          default_flow_style=False)
 
 
-def template_diff(a: RevisionView, b: RevisionView) -> Text:
+def template_diff(a: Revision, b: Revision) -> Text:
     """Unified diff of two revisions' pod templates, coloured."""
     lines = difflib.unified_diff(
         template_yaml(a.template).splitlines(),
@@ -89,45 +75,77 @@ def template_diff(a: RevisionView, b: RevisionView) -> Text:
     return out
 
 
-def rollback_plan(
-    d: ModelDeployment, history: Sequence[RevisionView], to_revision: int = 0
-) -> Plan:
-    """Roll back to `to_revision` (0: the previous one), like `kubectl rollout undo`."""
+def rollback_choice(d: ModelDeployment, history: Sequence[Revision],
+                    to_revision: int = 0) -> tuple[Revision, Revision]:
+    """(current, target) as `kubectl rollout undo` picks them (fleet.deployutil's rule);
+    ValueError with kubectl's message when there is nothing to go back to."""
     revs = sorted(history, key=lambda r: r.revision)
     current = next((r for r in revs if r.current), revs[-1] if revs else None)
     if current is None:
-        raise ValueError(f"no rollout history found for deployment {d.name!r}")
-    if to_revision:
-        target = next((r for r in revs if r.revision == to_revision), None)
-        if target is None:
-            raise ValueError(f"unable to find specified revision {to_revision} in history")
-    else:
-        older = [r for r in revs if r.revision < current.revision]
-        if not older:
-            raise ValueError(f"no rollout history found for deployment {d.name!r}")
-        target = older[-1]
+        raise ValueError(f'no rollout history found for deployment "{d.name}"')
+    try:
+        target = deployutil.pick_rollback(revs, lambda r: r.revision, to_revision, d.name)
+    except FleetError as exc:
+        raise ValueError(exc.message) from None
+    return current, target
+
+
+def rollback_plan(d: ModelDeployment, history: Sequence[Revision], to_revision: int = 0,
+                  generation: int = 0) -> Plan:
+    """Roll back to `to_revision` (0: the previous one), like `kubectl rollout undo`.
+
+    `generation` is the Deployment's metadata.generation read with `history`: the rollback is
+    refused if the spec changed after that read (e.g. while the confirm screen was open)."""
+    current, target = rollback_choice(d, history, to_revision)
     lines: list[RenderableType] = [
         Text.assemble((_name(d), "bold"), f"  (rollout state: {d.rollout_state})"),
         Text.assemble("  from  ", (_rev_label(current), "red")),
         Text.assemble("  to    ", (_rev_label(target), "green")),
-        Text(f"  becomes revision {max(r.revision for r in revs) + 1}; "
+        Text(f"  becomes revision {max(r.revision for r in history) + 1}; "
              "pod template below is what changes:", style="dim"),
         template_diff(current, target),
     ]
     if d.paused:
         lines.insert(1, Text("  the deployment is paused: the rollback will be refused", "red"))
     return Plan("rollback", f"Roll back {_name(d)} to revision {target.revision}?", lines,
-                [d.key], {"to_revision": target.revision})
+                [d.key], {"to_revision": target.revision, "generation": generation})
 
 
-def bulk_rollback_plan(deps: Sequence[ModelDeployment]) -> Plan:
-    lines: list[RenderableType] = [
-        Text.assemble((_name(d), "bold"), f"  revision {d.revision} → previous revision",
-                      f"  ({d.change_cause})" if d.change_cause else "")
-        for d in deps
-    ]
-    return Plan("rollback", f"Roll back {plural(len(deps), 'deployment')} to their previous "
-                "revision?", lines, [d.key for d in deps])
+def bulk_rollback_plan(
+    deps: Sequence[ModelDeployment],
+    histories: Mapping[Key, tuple[int, Sequence[Revision]] | BaseException],
+) -> Plan:
+    """Roll back each deployment to the revision named on its line.
+
+    `histories[key]` is (generation, revisions) read for it, or the error reading them. Each
+    target carries its own `to_revision` and `generation`: a deployment changed after this plan
+    was read (after the user confirmed, too) is refused, not rolled back to something else.
+    Deployments with nothing to go back to are listed and left out."""
+    lines: list[RenderableType] = []
+    targets: list[Key] = []
+    to_revision: dict[Key, int] = {}
+    generation: dict[Key, int] = {}
+    for d in deps:
+        got = histories.get(d.key)
+        try:
+            if got is None:
+                raise ValueError("history not read")
+            if isinstance(got, BaseException):
+                raise ValueError(getattr(got, "message", None) or str(got) or repr(got))
+            gen, history = got
+            current, target = rollback_choice(d, history)
+        except ValueError as exc:
+            lines.append(Text.assemble((_name(d), "bold"), ("  skipped: ", "red"), str(exc)))
+            continue
+        targets.append(d.key)
+        to_revision[d.key] = target.revision
+        generation[d.key] = gen
+        lines.append(Text.assemble((_name(d), "bold"), "  ",
+                                   (_rev_label(current), "red"), " → ",
+                                   (_rev_label(target), "green")))
+    return Plan("rollback", f"Roll back {plural(len(targets), 'deployment')} to the revision "
+                "named on each line?", lines, targets,
+                {"to_revision": to_revision, "generation": generation})
 
 
 def scale_plan(deps: Sequence[ModelDeployment], replicas: int) -> Plan:

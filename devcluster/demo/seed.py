@@ -106,6 +106,9 @@ class Seeder:
                 return
             except errors.NotFound:
                 time.sleep(0.2)
+        raise errors.FleetError(
+            f"namespace {ns}: the default ServiceAccount did not appear within 30s "
+            "(is kube-controller-manager running?)")
 
     def _existing(self) -> dict[tuple[str, str], str]:
         out = {}

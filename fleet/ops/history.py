@@ -14,9 +14,15 @@ from fleet.ops._common import get_deployment, list_owned_replicasets, ref
 
 def history(client: Any, namespace: str, name: str) -> list[Revision]:
     """Revisions ascending; for a duplicated number the later RS wins (kubectl's map)."""
+    return history_at(client, namespace, name)[1]
+
+
+def history_at(client: Any, namespace: str, name: str) -> tuple[int, list[Revision]]:
+    """(the Deployment's metadata.generation, its revisions) from one read: a rollback chosen
+    from these revisions passes the generation as `expected_generation`."""
     dep = get_deployment(client, namespace, name)
     owned = list_owned_replicasets(client, dep)
-    return revisions_of(dep, owned)
+    return int(deployutil.meta(dep).get("generation") or 0), revisions_of(dep, owned)
 
 
 def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revision]:
@@ -30,7 +36,8 @@ def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revis
     for rev in sorted(by_rev):
         rs = by_rev[rev]
         md = rs.get("metadata") or {}
-        image, uri, version = template_facts((rs.get("spec") or {}).get("template") or {})
+        template = (rs.get("spec") or {}).get("template") or {}
+        image, uri, version = template_facts(template)
         out.append(
             Revision(
                 revision=rev,
@@ -42,6 +49,7 @@ def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revis
                 model_uri=uri,
                 version=version,
                 current=rev == current,
+                template=deployutil.strip_hash(template),
             )
         )
     return out

@@ -3,6 +3,7 @@ restarts/terminations and the recent Unhealthy / BackOff / Killing events, newes
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fleet import deployutil
@@ -72,7 +73,7 @@ def probe_specs(template: dict[str, Any]) -> tuple[ProbeSpec, ...]:
     return tuple(out)
 
 
-def probe_events(events: list[EventRecord], pods: list[PodSummary]) -> tuple[EventRecord, ...]:
+def probe_events(events: list[EventRecord], pods: Sequence[PodSummary]) -> tuple[EventRecord, ...]:
     """Probe-related events on these pods (matched by UID, or name if no UID), newest first."""
     uids = {p.uid for p in pods}
     names = {p.name for p in pods}
@@ -99,11 +100,18 @@ def inspect(client: Any, namespace: str, name: str) -> ProbeReport:
         collection_path("v1", "events", namespace), {"fieldSelector": "involvedObject.kind=Pod"}
     )
     events = [event_record(e) for e in ev_doc.get("items") or []]
+    return report(namespace, name, (dep.get("spec") or {}).get("template") or {}, pods, events)
+
+
+def report(namespace: str, name: str, template: dict[str, Any], pods: Sequence[PodSummary],
+           events: Iterable[EventRecord]) -> ProbeReport:
+    """The probe report from what is already at hand (the watch cache, or a live read)."""
+    pods = sorted(pods, key=lambda p: p.name)
     return ProbeReport(
         namespace=namespace,
         name=name,
-        probes=probe_specs((dep.get("spec") or {}).get("template") or {}),
+        probes=probe_specs(template),
         pods=tuple(pods),
-        events=probe_events(events, pods),
+        events=probe_events(list(events), pods),
         health=probe_health(pods)[0],
     )

@@ -64,6 +64,27 @@ def test_undo_wave_candidates_window_and_history():
     assert undo_wave_candidates(api, timedelta(minutes=5), ["ns1"], now=now) == []
 
 
+def test_undo_wave_refuses_a_candidate_whose_spec_changed_since_it_was_listed():
+    from dataclasses import replace
+
+    from fleet.kube import deployment_path
+    from fleet.ops.bulk import WaveCandidate, undo_wave
+
+    api = FakeApi()
+    dep, rss = history_set()  # metadata.generation 3
+    api.objects[deployment_path("ns1", "resnet")] = dep
+    api.lists[collection_path("apps/v1", "replicasets", "ns1")] = rss
+    listed = WaveCandidate("ns1", "resnet", 3, 2, datetime(2026, 11, 27, 1, 10, tzinfo=UTC),
+                           "bump to 3", generation=2, resource_version="1")
+    (stale,) = undo_wave(api, [listed]).results
+    assert not stale.ok and isinstance(stale.error, Conflict)
+    assert "generation 2 -> 3" in stale.message
+    assert api.patches == []  # nothing was written
+    (fresh,) = undo_wave(api, [replace(listed, generation=3)]).results
+    assert fresh.ok and fresh.message == "deployment.apps/resnet rolled back"
+    assert len(api.patches) == 1
+
+
 def test_parse_duration():
     assert commands.parse_duration("15m") == timedelta(minutes=15)
     assert commands.parse_duration("1h30m") == timedelta(minutes=90)

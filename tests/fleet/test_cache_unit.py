@@ -59,8 +59,7 @@ def test_burst_is_coalesced_and_carries_everything():
     api = _api()
     c, changes = _started(api)
     try:
-        _wait(lambda: changes)
-        time.sleep(0.3)
+        assert _wait(lambda: any(ch.connection is ConnectionState.SYNCED for ch in changes))
         changes.clear()
         q = api.watch_queues[PODS]
         for i in range(200):
@@ -68,12 +67,82 @@ def test_burst_is_coalesced_and_carries_everything():
             p["metadata"]["resourceVersion"] = str(3000 + i)
             q.put({"type": "ADDED", "object": p})
         api.watch_queues[DEPS].put({"type": "ADDED", "object": deployment("other")})
-        assert _wait(lambda: sum(len(ch.deployments_upserted) for ch in changes) >= 2)
-        time.sleep(0.5)
+
+        def last() -> dict:
+            return {d.name: d for ch in list(changes) for d in ch.deployments_upserted}
+
+        assert _wait(lambda: "other" in last() and last()["resnet"].unready_pods == 100)
         assert len(changes) <= 4  # 200 events in well under a second -> a few notifications
-        last = {d.name: d for ch in changes for d in ch.deployments_upserted}
-        assert last["resnet"].probe_health is ProbeHealth.UNREADY
-        assert last["resnet"].unready_pods == 100
+        assert last()["resnet"].probe_health is ProbeHealth.UNREADY
+        assert q.empty()
+    finally:
+        c.stop()
+
+
+def test_notifications_keep_the_rate_limit():
+    """A steady stream of changes (one every ~10 ms) is published at most 5 times a second:
+    measured between notifications, not inferred from a count."""
+    api = _api()
+    c, _ = _started(api)
+    stamps: list[float] = []
+    seen: list = []
+
+    def record(change) -> None:
+        stamps.append(time.monotonic())
+        seen.extend(change.deployments_upserted)
+
+    c.subscribe(record)
+    try:
+        q = api.watch_queues[PODS]
+        for i in range(60):
+            p = pod(f"resnet-ccc3-{i:03d}", "resnet-ccc3", ready=False)
+            p["metadata"]["resourceVersion"] = str(3000 + i)
+            q.put({"type": "ADDED", "object": p})
+            time.sleep(0.01)  # the producer's pace, not a wait for the code under test
+        assert _wait(lambda: seen and seen[-1].unready_pods == 60)
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        assert len(stamps) >= 3, stamps
+        # the documented limit, "at most 5/s" (not the constant, which a bug could zero)
+        assert min(gaps) >= 0.2 * 0.9, gaps
+    finally:
+        c.stop()
+
+
+def test_stop_waits_one_shared_deadline_for_a_hanging_list():
+    """A black-holed API: every LIST hangs. stop() returns within its timeout for all 15
+    reflectors together, instead of joining each one for seconds."""
+    release = threading.Event()
+    entered: list[str] = []
+
+    class Hanging:
+        def list_pages(self, path, query=None):
+            entered.append(path)
+            release.wait(30)
+            return []
+
+        def watch(self, path, query=None, *, read_timeout=0):
+            raise AssertionError("never reached")
+
+    c = FleetCache(Hanging(), ["a", "b", "c"]).start()
+    try:
+        assert _wait(lambda: len(entered) == 15)
+        t0 = time.monotonic()
+        assert c.stop(timeout=0.3) is False  # the LISTs are still in flight
+        assert time.monotonic() - t0 < 0.6
+    finally:
+        release.set()
+    assert _wait(lambda: not any(r.is_alive() for r in c._reflectors))
+
+
+def test_cache_serves_probe_specs_and_pod_events():
+    c, _ = _started(_api())
+    try:
+        tpl = c.pod_template("ns1", "resnet")
+        (server,) = tpl["spec"]["containers"]
+        assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        assert c.pod_template("ns1", "nope") is None
+        evs = c.events_about("ns1", ["resnet-ccc3-a", "resnet-ccc3-b", "resnet-ccc3-a"])
+        assert [(e.name, e.reason) for e in evs] == [("e1", "Unhealthy")]
     finally:
         c.stop()
 
@@ -133,8 +202,9 @@ def test_http_410_on_watch_start_relists():
 
 def test_stop_joins_threads():
     c, _ = _started(_api())
-    c.stop()
-    assert not any(t.name.startswith("fleet-") and t.is_alive() for t in threading.enumerate())
+    assert c.stop() is True
+    threads = [*c._reflectors, c._notifier]
+    assert not any(t.is_alive() for t in threads)
 
 
 def test_load_once_lists_without_watching():

@@ -4,6 +4,7 @@ one by kubectl 1.37; templates, annotations, revisions and printed messages must
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
@@ -114,7 +115,10 @@ def test_restart_parity(cluster, twins):
     stamp_b = b["template"]["metadata"]["annotations"].pop("kubectl.kubernetes.io/restartedAt")
     rfc3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$"
     assert re.match(rfc3339, stamp_a) and re.match(rfc3339, stamp_b)
-    assert stamp_a[-6:] == stamp_b[-6:] or stamp_a.endswith("Z") == stamp_b.endswith("Z")
+    # both local time in this machine's zone, written like Go: "Z" for UTC, else ±hh:mm
+    local = datetime.now().astimezone().strftime("%z")
+    zone = "Z" if local == "+0000" else f"{local[:3]}:{local[3:]}"
+    assert stamp_a.endswith(zone) and stamp_b.endswith(zone), (stamp_a, stamp_b, zone)
     a["revisions"] = [r[0] for r in a["revisions"]]
     b["revisions"] = [r[0] for r in b["revisions"]]
     assert a == b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -27,10 +28,28 @@ def _api(paused: bool = False) -> FakeApi:
     return api
 
 
-def test_rfc3339_like_go():
-    t = datetime(2026, 5, 1, 12, 0, 0, 999, tzinfo=timezone(timedelta(hours=2)))
-    text = rfc3339_local(t)
-    assert text.endswith(("Z", ":00")) and "." not in text and len(text) in (20, 25)
+@pytest.fixture
+def local_zone(monkeypatch):
+    """Run with the process's local zone set (POSIX TZ strings need no tz database)."""
+
+    def use(tz: str) -> None:
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_rfc3339_like_go_in_local_time(local_zone):
+    t = datetime(2026, 5, 1, 12, 0, 0, 999, tzinfo=timezone(timedelta(hours=2)))  # 10:00 UTC
+    local_zone("XST-05:30")  # five and a half hours east of UTC
+    assert rfc3339_local(t) == "2026-05-01T15:30:00+05:30"
+    local_zone("YST+07")
+    assert rfc3339_local(t) == "2026-05-01T03:00:00-07:00"
+    local_zone("UTC0")
+    assert rfc3339_local(t) == "2026-05-01T10:00:00Z"
+    assert rfc3339_local(datetime(2026, 5, 1, 10, 0, 0, 5, tzinfo=UTC)) == "2026-05-01T10:00:00Z"
 
 
 def test_restart_patch_and_same_second_guard():

@@ -78,3 +78,32 @@ def test_status_error_mapping_uses_kubectl_wording():
     assert status_error(401, b"").message == (
         "error: You must be logged in to the server (Unauthorized)")
     assert status_error(500, b"oops").message == "Error from server: oops"
+
+
+def test_ls_watch_interrupt_returns_within_a_second_with_the_api_black_holed(tmp_path):
+    """^C on `fleet ls -w` while every LIST hangs (the API accepts and never answers)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.tui.blackhole import BlackHole
+    from tests.waiting import eventually
+
+    with BlackHole() as hole:
+        env = {**os.environ, "KUBECONFIG": str(hole.kubeconfig(tmp_path)),
+               "NO_PROXY": "127.0.0.1,localhost"}
+        proc = subprocess.Popen([sys.executable, "-m", "fleet.cli", "ls", "-w", "-A"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert eventually(lambda: hole.accepted >= 5, timeout=30), "no LIST reached the hole"
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(timeout=10)
+            elapsed = time.monotonic() - t0
+        finally:
+            proc.kill()
+            proc.wait()
+        assert rc == 130
+        assert elapsed < 1.0, elapsed

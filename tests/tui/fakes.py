@@ -1,7 +1,8 @@
-"""An in-memory backend with the KubeBackend interface, for render/snapshot tests only.
+"""An in-memory backend with the KubeBackend interface, for app and snapshot tests.
 
-Real behaviour is covered by the cluster tests in test_tui_cluster.py; this fake exists so
-snapshots are deterministic (fixed clock, fixed records).
+Real behaviour is covered by the cluster tests in test_tui_cluster.py. The fake records what
+the app passes (generation, undo candidates) so tests can check it, refuses a stale
+generation like `fleet.ops.rollback`, and builds history with fleet core's `revisions_of`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class FakeBackend:
         self.on_change: Callable[[FleetChange], None] | None = None
         self.context = "fake-context"
         self.kubeconfig = None
+        self.generations: dict[tuple[str, str], int] = {}  # current metadata.generation
+        self.sidecars: set[tuple[str, str]] = set()
+        self.candidates: list = []  # what undo_candidates answers
+        self.stopped = 0
 
     def connect(self) -> None:
         pass
@@ -72,6 +77,7 @@ class FakeBackend:
                            ConnectionState.SYNCED)
 
     def stop(self) -> None:
+        self.stopped += 1
         self.on_change = None
 
     def emit(self, change: FleetChange) -> None:
@@ -93,21 +99,42 @@ class FakeBackend:
         why = self.denied.get((namespace, action))
         return (why is None, why or "")
 
-    def replicasets(self, ns: str, name: str) -> tuple[int, list[dict]]:
+    def raw_objects(self, ns: str, name: str) -> tuple[dict, list[dict]]:
+        """The Deployment and its ReplicaSets as the API returns them (revisions 1..current);
+        `sidecars` puts an istio proxy first in the pod template, as the injector does."""
         d = self.records[(ns, name)]
-        out = []
-        for rev in range(1, d.revision + 1):
-            out.append({
-                "metadata": {"name": f"{name}-rs{rev}", "creationTimestamp": "2026-11-24T04:00:00Z",
+        sidecar = [{"name": "istio-proxy", "image": "istio/proxyv2:1.24"}] if (
+            d.key in self.sidecars) else []
+
+        def template(rev: int) -> dict:
+            return {"metadata": {"labels": {"app.kubernetes.io/version": f"v{rev}",
+                                            "pod-template-hash": f"h{rev}"}},
+                    "spec": {"containers": [*sidecar, {
+                        "name": "server", "image": d.image, "env": [
+                            {"name": "MODEL_URI",
+                             "value": f"hdfs://nn/models/{d.model}/v{rev}"}]}]}}
+
+        rss = [{"metadata": {"name": f"{name}-rs{rev}", "namespace": ns,
+                             "creationTimestamp": "2026-11-24T04:00:00Z",
+                             "ownerReferences": [{"controller": True, "uid": d.uid}],
                              "annotations": {"deployment.kubernetes.io/revision": str(rev),
                                              "kubernetes.io/change-cause": f"release v{rev}"}},
-                "spec": {"template": {
-                    "metadata": {"labels": {"app.kubernetes.io/version": f"v{rev}"}},
-                    "spec": {"containers": [{"name": "server", "image": d.image, "env": [
-                        {"name": "MODEL_URI", "value": f"hdfs://nn/models/{d.model}/v{rev}"}]}]},
-                }},
-            })
-        return d.revision, out
+                "spec": {"template": template(rev)}} for rev in range(1, d.revision + 1)]
+        dep = {"metadata": {"name": name, "namespace": ns, "uid": d.uid,
+                            "generation": self.generation(d.key)},
+               "spec": {"template": template(d.revision)}}
+        return dep, rss
+
+    def generation(self, key) -> int:
+        return self.generations.get(key, self.records[key].generation or 10)
+
+    def history(self, ns: str, name: str) -> tuple[int, list]:
+        """Fleet core's history (`revisions_of`) over the fake's raw objects."""
+        from fleet.ops.history import revisions_of
+
+        self.calls.append(("history", ns, name, {}))
+        dep, rss = self.raw_objects(ns, name)
+        return self.generation((ns, name)), revisions_of(dep, rss)
 
     def pods(self, ns: str, name: str) -> list:
         return []
@@ -127,7 +154,16 @@ class FakeBackend:
         return OpResult(ns, name, f"deployment.apps/{name} {what}", True)
 
     def rollback(self, ns, name, to_revision=0, generation=None):
-        return self._op("rolled back", ns, name, to_revision=to_revision)
+        """Like `fleet.ops.rollback`: refused when `generation` is given and the spec moved."""
+        if generation is not None and generation != self.generation((ns, name)):
+            from fleet.errors import Conflict
+
+            self.calls.append(("refused", ns, name, {"to_revision": to_revision,
+                                                     "generation": generation}))
+            raise Conflict(f'deployments.apps "{name}" was changed after it was read '
+                           f"(generation {generation} -> {self.generation((ns, name))}); "
+                           "nothing was rolled back", status=409)
+        return self._op("rolled back", ns, name, to_revision=to_revision, generation=generation)
 
     def rollout(self, ns, name, model_uri, image, reason, version=None):
         return self._op("rolled out", ns, name, model_uri=model_uri, image=image)
@@ -145,7 +181,18 @@ class FakeBackend:
         return self._op("resumed", ns, name)
 
     def undo_candidates(self, within):
-        return []
+        self.calls.append(("undo_candidates", "", "", {"within": within}))
+        return list(self.candidates)
+
+    def undo_wave(self, candidates):
+        """Records the candidates it is handed, then rolls each back with its generation."""
+        from fleet.ops.bulk import run_bulk
+
+        self.calls.append(("undo_wave", "", "", {"candidates": list(candidates)}))
+        by_key = {(c.namespace, c.name): c for c in candidates}
+        return run_bulk(lambda ns, name: self.rollback(
+            ns, name, by_key[(ns, name)].previous_revision, by_key[(ns, name)].generation),
+            list(by_key))
 
     def run_bulk(self, operation, targets):
         from fleet.ops.bulk import run_bulk

@@ -14,6 +14,7 @@ from rich.console import Console
 from fleet.events import FleetChange
 from fleet.model import ConnectionState, RolloutState
 from tests.tui.fakes import NOW, FakeBackend, deployment, job
+from tests.tui.waiting import settle, until
 from tui.app import FleetApp
 from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
 from tui.screens.detail import DeploymentScreen
@@ -36,22 +37,16 @@ def plain(renderable) -> str:
     return console.export_text()
 
 
-async def settle(pilot, app: FleetApp, seconds: float = 0.3) -> None:
-    await pilot.pause(seconds)
-    await app.workers.wait_for_complete()
-    await pilot.pause(0.05)
-
-
 async def test_title_counts_and_live_cell_update():
     fb = FakeBackend([deployment(i) for i in range(20)], [job(1)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         assert title(app) == "deployments(all)[20]"
         table = app.main.query_one("#dep-table")
         batches = table.applied_batches
         fb.update(("team-a", "model-0003"), ready=0)
-        await settle(pilot, app)
+        await settle(pilot)
         assert str(table.get_cell("team-a/model-0003", "ready")) == "0/2"
         assert table.applied_batches == batches + 1
 
@@ -60,7 +55,7 @@ async def test_idle_app_applies_nothing():
     fb = FakeBackend([deployment(i) for i in range(20)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         table = app.main.query_one("#dep-table")
         before = (table.applied_batches, table._update_count)
         await pilot.pause(1.0)
@@ -71,12 +66,12 @@ async def test_burst_of_changes_is_coalesced():
     fb = FakeBackend([deployment(i) for i in range(50)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         table = app.main.query_one("#dep-table")
         before = table.applied_batches
         for i in range(50):
             fb.update(("team-a", f"model-{i:04d}"), ready=1)
-        await settle(pilot, app)
+        await settle(pilot)
         assert table.applied_batches - before <= 2
         assert all(str(table.get_cell(f"team-a/model-{i:04d}", "ready")) == "1/2"
                    for i in range(50))
@@ -87,7 +82,7 @@ async def test_filter_problems_and_jump():
     deps[17] = deployment(17, rollout_state=RolloutState.STALLED)
     app = make_app(FakeBackend(deps))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("slash", *"0017", "enter")
         assert title(app) == "deployments(all)[1] </0017>"
         await pilot.press("escape")
@@ -102,16 +97,16 @@ async def test_scale_by_keys_and_bulk_results():
     fb = FakeBackend([deployment(i) for i in range(5)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("s")
         assert isinstance(app.screen, PromptScreen)
         await pilot.press("4", "enter")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert fb.calls == [("scaled", "team-a", "model-0000", {"replicas": 4})]
         await pilot.press("space", "space", "r", "enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, ResultScreen)
         # the cursor stayed on row 0: Space marks it and moves down, Space marks row 1
         assert sorted(c[2] for c in fb.calls[1:]) == ["model-0000", "model-0001"]
@@ -121,39 +116,40 @@ async def test_rollback_previous_in_one_key_plus_confirm():
     fb = FakeBackend([deployment(2, revision=3)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("u")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert "revision 2" in app.screen.title_text
         await pilot.press("enter")
-        await settle(pilot, app)
-        assert fb.calls[0][:3] == ("rolled back", "team-a", "model-0002")
-        assert fb.calls[0][3]["to_revision"] == 2
+        await settle(pilot)
+        assert fb.calls[-1] == ("rolled back", "team-a", "model-0002",
+                                {"to_revision": 2, "generation": 10})
 
 
 async def test_rollback_to_chosen_revision_in_three_keys():
     fb = FakeBackend([deployment(2, revision=3)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("h")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, DeploymentScreen)
         await pilot.press("down", "down", "enter")  # revisions newest first: 3, 2, 1
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("enter")
-        await settle(pilot, app)
-        assert fb.calls[0][3]["to_revision"] == 1
+        await settle(pilot)
+        assert fb.calls[-1] == ("rolled back", "team-a", "model-0002",
+                                {"to_revision": 1, "generation": 10})
 
 
 async def test_probes_within_one_key():
     app = make_app(FakeBackend([deployment(1)]))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("p")
-        await settle(pilot, app)
+        await settle(pilot)
         assert app.screen.query_one("#tabs").active == "probes"
         text = plain(app.screen.query_one("#probe-report").content)
         assert "readiness" in text and "http://:8080/v1/models/m" in text
@@ -164,12 +160,12 @@ async def test_readonly_disables_every_write():
     fb = FakeBackend([deployment(1)])
     app = make_app(fb, readonly=True)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         bindings = app.screen.active_bindings
         for key in ("u", "s", "r", "z", "o", "W"):
             assert not bindings[key].enabled, key
         await pilot.press("u", "s", "r")
-        await settle(pilot, app)
+        await settle(pilot)
         assert fb.calls == [] and app.screen is app.main
         assert "read-only" in str(app.main.query_one("#perm-line").render())
 
@@ -179,15 +175,15 @@ async def test_forbidden_action_disabled_with_reason():
                      denied={("locked", "scale"): "no scale for you"})
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         table = app.main.query_one("#dep-table")
         table.move_to(("locked", "model-0001"))
-        await settle(pilot, app)
+        await settle(pilot)
         assert not app.screen.active_bindings["s"].enabled
         assert app.screen.active_bindings["u"].enabled
         assert "no scale for you" in str(app.main.query_one("#perm-line").render())
         table.move_to(("team-a", "model-0002"))
-        await settle(pilot, app)
+        await settle(pilot)
         assert app.screen.active_bindings["s"].enabled
 
 
@@ -195,22 +191,22 @@ async def test_banner_follows_connection_state():
     fb = FakeBackend([deployment(1)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         banner = app.main.query_one("#banner")
         assert not banner.display or not banner.has_class("-reconnecting")
         fb.emit(FleetChange(connection=ConnectionState.RECONNECTING, error="connection refused"))
-        await settle(pilot, app)
+        await settle(pilot)
         assert banner.has_class("-reconnecting")
         assert "connection refused" in str(banner.render())
         fb.emit(FleetChange(connection=ConnectionState.SYNCED))
-        await settle(pilot, app)
+        await settle(pilot)
         assert not banner.has_class("-reconnecting")
 
 
 async def test_jobs_view():
     app = make_app(FakeBackend([deployment(1)], [job(1), job(2)]))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("J")
         assert app.main.view == "jobs"
         assert str(app.main.query_one("#jobs-pane").border_title) == "jobs(all)[2]"
@@ -226,17 +222,20 @@ async def test_backend_error_does_not_crash():
     fb = Broken([deployment(1)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("s", "3", "enter", "enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert app.is_running
+        assert isinstance(app.screen, ResultScreen)
+        assert app.screen.ok == []
+        assert app.screen.failed == ['team-a/model-0001: deployments.apps "x" is forbidden']
 
 
 async def test_rollout_by_keys_shows_exact_change():
     fb = FakeBackend([deployment(1)])
     app = make_app(fb)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("o")
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*"hdfs://nn/m/v9", "enter", "enter", "enter", "enter")
@@ -244,17 +243,184 @@ async def test_rollout_by_keys_shows_exact_change():
         body = "\n".join(str(x) for x in app.screen.body)
         assert "MODEL_URI" in body and "hdfs://nn/m/v9" in body and "image" not in body
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert fb.calls[0][3]["model_uri"] == "hdfs://nn/m/v9"
 
 
 async def test_palette_runs_actions():
     app = make_app(FakeBackend([deployment(1)]))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle(pilot)
         await pilot.press("ctrl+p")
         await pilot.press(*"Scale")
-        await pilot.pause(0.8)
+        await until(pilot, lambda: _palette_highlight(app).startswith("Act: scale"),
+                    "the palette to offer Scale")
         await pilot.press("enter")
-        await settle(pilot, app)
+        await settle(pilot)
         assert isinstance(app.screen, PromptScreen)
+
+
+def _palette_highlight(app: FleetApp) -> str:
+    from textual.command import CommandList
+    from textual.css.query import NoMatches
+
+    try:
+        option = app.screen.query_one(CommandList).highlighted_option
+    except NoMatches:
+        return ""
+    return "" if option is None else str(option.prompt)
+
+
+async def test_rollback_changed_after_confirm_is_refused():
+    fb = FakeBackend([deployment(2, revision=3)])
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        fb.generations[("team-a", "model-0002")] = 11  # another writer, while the modal is up
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen)
+        assert app.screen.ok == []
+        assert "generation 10 -> 11" in app.screen.failed[0]
+        assert [c for c in fb.calls if c[0] != "history"] == [
+            ("refused", "team-a", "model-0002", {"to_revision": 2, "generation": 10})]
+
+
+async def test_bulk_rollback_names_targets_and_refuses_a_change_after_confirm():
+    fb = FakeBackend([deployment(1, revision=3), deployment(2, revision=2),
+                      deployment(3, revision=1)])
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("space", "space", "space", "u")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        body = [plain(x).strip() for x in app.screen.body]
+        assert body[0].startswith("team-a/model-0001  revision 3")
+        assert '→ revision 2, version v2, "release v2"' in body[0]
+        assert "→ revision 1" in body[1]
+        assert body[2].startswith("team-a/model-0003  skipped: no rollout history")
+        fb.generations[("team-a", "model-0002")] = 11  # changed after the user confirmed
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen)
+        assert app.screen.ok == ["deployment.apps/model-0001 rolled back"]
+        assert len(app.screen.failed) == 1 and "team-a/model-0002" in app.screen.failed[0]
+        writes = sorted(c for c in fb.calls if c[0] in ("rolled back", "refused"))
+        assert writes == [
+            ("refused", "team-a", "model-0002", {"to_revision": 1, "generation": 10}),
+            ("rolled back", "team-a", "model-0001", {"to_revision": 2, "generation": 10}),
+        ]
+
+
+async def test_undo_wave_hands_over_the_listed_candidates():
+    from fleet.ops.bulk import WaveCandidate
+
+    fb = FakeBackend([deployment(1, revision=3)])
+    cand = WaveCandidate("team-a", "model-0001", 3, 2, NOW, "release v3", generation=10,
+                         resource_version="5")
+    fb.candidates = [cand]
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        await settle(pilot)
+        await pilot.press("enter")  # the picker's default window
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "revision 3 → 2" in plain(app.screen.body[0])
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ("undo_wave", "", "", {"candidates": [cand]}) in fb.calls
+        assert fb.calls[-1] == ("rolled back", "team-a", "model-0001",
+                                {"to_revision": 2, "generation": 10})
+
+
+async def test_failed_access_review_shows_unknown_not_allowed():
+    from fleet.errors import FleetError
+
+    class NoReview(FakeBackend):
+        def can_i(self, action, namespace):
+            raise FleetError("connection reset by peer")
+
+    app = make_app(NoReview([deployment(1)]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        line = str(app.main.query_one("#perm-line").render())
+        assert "unknown, check failed: connection reset by peer" in line
+        assert "scale" in line and "disabled" not in line
+        assert app.screen.active_bindings["s"].enabled  # unknown is not denied: the API decides
+
+
+async def test_namespace_list_failure_is_reported():
+    from fleet.errors import Forbidden
+
+    class NoList(FakeBackend):
+        def list_namespaces(self):
+            raise Forbidden("namespaces is forbidden")
+
+    app = make_app(NoList([deployment(1)]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("N")
+        await settle(pilot)
+        notes = [(n.title, n.message) for n in app._notifications]
+        assert ("cannot list namespaces",
+                "namespaces is forbidden; showing the namespaces seen so far") in notes
+
+
+async def test_table_batches_keep_the_apply_rate_limit():
+    import threading
+    import time
+
+    fb = FakeBackend([deployment(i) for i in range(20)])
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.main.query_one("#dep-table")
+        stamps: list[float] = []
+        apply = table.apply
+
+        def timed(ops):
+            if not ops.is_empty():
+                stamps.append(time.monotonic())
+            apply(ops)
+
+        table.apply = timed
+        done = threading.Event()
+
+        def produce() -> None:  # a watch delivering a change every ~10 ms for ~0.6 s
+            for n in range(60):
+                fb.update(("team-a", f"model-{n % 20:04d}"), ready=n % 2)
+                time.sleep(0.01)
+            done.set()
+
+        threading.Thread(target=produce, daemon=True).start()
+        await until(pilot, done.is_set, "the producer", timeout=30)
+        await settle(pilot)
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        assert len(stamps) >= 3, stamps
+        assert min(gaps) >= 0.1 * 0.9, gaps  # the documented ≈10 Hz, not the constant
+        assert str(table.get_cell("team-a/model-0019", "ready")) == "1/2"  # n=59: ready 1
+
+
+async def test_quitting_stops_the_backend_off_the_ui_loop():
+    import threading
+
+    release = threading.Event()
+
+    class SlowStop(FakeBackend):
+        def stop(self):  # a cache whose threads are stuck in a LIST
+            release.wait(10)
+            super().stop()
+
+    fb = SlowStop([deployment(1)])
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+    assert fb.stopped == 0  # the app is gone while stop() still waits
+    release.set()

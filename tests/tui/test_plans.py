@@ -4,12 +4,22 @@ import pytest
 
 from fleet.model import RolloutState
 from tests.tui.fakes import FakeBackend, deployment
-from tui.plans import pause_plan, rollback_plan, rollout_plan, scale_plan, template_diff
-from tui.revisions import load_revisions
+from tui.plans import (
+    bulk_rollback_plan,
+    pause_plan,
+    rollback_plan,
+    rollout_plan,
+    scale_plan,
+    template_diff,
+    template_yaml,
+)
 
 
-def _history(d):
-    return load_revisions(FakeBackend([d]), d.namespace, d.name)[1]
+def _history(d, **fake):
+    fb = FakeBackend([d])
+    for k, v in fake.items():
+        setattr(fb, k, v)
+    return fb.history(d.namespace, d.name)[1]
 
 
 def test_rollback_plan_targets_previous_revision_and_shows_diff():
@@ -53,3 +63,44 @@ def test_pause_and_rollout_plans():
     assert plan.params == {"model_uri": "hdfs://nn/models/x/v9", "reason": None}
     with pytest.raises(ValueError):
         rollout_plan(d, d.model_uri, d.image, "")
+
+
+def test_rollback_plan_carries_the_generation_it_was_read_at():
+    d = deployment(2, revision=3)
+    plan = rollback_plan(d, _history(d), 0, generation=17)
+    assert plan.params == {"to_revision": 2, "generation": 17}
+
+
+def test_template_diff_ignores_pod_template_hash():
+    d = deployment(2, revision=3)
+    h = _history(d)
+    assert "pod-template-hash" not in template_yaml({"metadata": {"labels": {
+        "pod-template-hash": "abc", "app": "x"}}})
+    assert "pod-template-hash" not in template_diff(h[0], h[2]).plain
+    assert "app.kubernetes.io/version: v3" in template_diff(h[0], h[2]).plain
+
+
+def test_sidecar_first_shows_the_serving_image_like_fleet_history():
+    d = deployment(2, revision=2, image="registry.local/serving:2")
+    h = _history(d, sidecars={d.key})
+    assert h[0].template["spec"]["containers"][0]["image"] == "istio/proxyv2:1.24"
+    assert [r.image for r in h] == ["registry.local/serving:2"] * 2
+
+
+def test_bulk_rollback_names_each_target_and_carries_generations():
+    a, b, c = deployment(1, revision=3), deployment(2, revision=2), deployment(3, revision=1)
+    fb = FakeBackend([a, b, c])
+    fb.generations = {a.key: 7, b.key: 9}
+    histories = {d.key: fb.history(*d.key) for d in (a, b, c)}
+    histories[("team-a", "model-0004")] = RuntimeError("boom")
+    d4 = deployment(4, revision=2)
+    plan = bulk_rollback_plan([a, b, c, d4], histories)
+    assert plan.targets == [a.key, b.key]
+    assert plan.params["to_revision"] == {a.key: 2, b.key: 1}
+    assert plan.params["generation"] == {a.key: 7, b.key: 9}
+    lines = [str(x) for x in plan.lines]
+    assert "revision 3" in lines[0] and "→ revision 2" in lines[0]
+    assert "→ revision 1" in lines[1]
+    assert "skipped" in lines[2] and "no rollout history" in lines[2]
+    assert "skipped" in lines[3] and "boom" in lines[3]
+    assert plan.title.startswith("Roll back 2 deployments")

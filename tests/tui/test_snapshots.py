@@ -8,6 +8,7 @@ from __future__ import annotations
 from fleet.events import FleetChange
 from fleet.model import ConnectionState, JobState, ProbeHealth, RolloutState
 from tests.tui.fakes import NOW, FakeBackend, deployment, job
+from tests.tui.waiting import settle
 from tui.app import FleetApp
 
 SIZE = (160, 40)
@@ -32,9 +33,7 @@ def app(**kw) -> FleetApp:
 
 
 async def _settle(pilot) -> None:
-    await pilot.pause(0.4)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    await settle(pilot)
 
 
 def _after(*steps: tuple[str, ...]):

@@ -208,7 +208,8 @@ async def test_readonly_blocks_writes(cluster, namespace):
         assert not app.screen.active_bindings["u"].enabled
         for key in ("s", "u", "r", "z", "o", "W"):
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await pilot.pause()  # the key is handled (a write would open a prompt or a worker)
+            await app.workers.wait_for_complete()
             assert app.screen is app.main, key  # no prompt or confirmation opened
     d = cluster.get_json("deployment", "ro", "-n", namespace)
     assert d["spec"]["replicas"] == 2
@@ -239,9 +240,9 @@ async def test_forbidden_scale_is_disabled_with_reason(cluster, namespace, tmp_p
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: cell(app, namespace, "guarded", "ready") != "", what="row")
         await until(pilot, lambda: (namespace, "scale") in app.permissions
-                    and not app.permissions[(namespace, "scale")][0], what="RBAC answer")
-        await pilot.pause(0.2)
-        assert not app.screen.active_bindings["s"].enabled
+                    and app.permissions[(namespace, "scale")][0] is False, what="RBAC answer")
+        await until(pilot, lambda: not app.screen.active_bindings["s"].enabled,
+                    what="scale disabled")
         assert app.screen.active_bindings["u"].enabled  # patch is allowed
         line = str(app.main.query_one("#perm-line").render())
         assert "scale" in line and "disabled" in line
@@ -324,7 +325,7 @@ async def test_bulk_scale_and_undo_recent_rollouts(cluster, namespace):
         await until(pilot, lambda: cell(app, namespace, "b-1", "ready").endswith("/2"),
                     what="b-1 scaled")
         await pilot.press("W")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", what="picker")
         await pilot.press("enter")  # the default window: 15 minutes
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="undo plan")
         assert "Undo 2 rollouts" in app.screen.title_text

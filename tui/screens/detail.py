@@ -13,8 +13,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from fleet.model import Revision
 from tui.messages import DetailLoaded
-from tui.plans import RevisionView, template_diff
+from tui.plans import template_diff
 from tui.render_detail import age, event_rows, pod_rows, probe_report, summary
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class DeploymentScreen(Screen):
         super().__init__()
         self.deployment_key = key
         self.initial_tab = tab
-        self.revisions: list[RevisionView] = []
+        self.revisions: list[Revision] = []
         self.diff_base: int | None = None
         self._last_reload = 0.0
         self._reload_armed = False
@@ -81,15 +82,13 @@ class DeploymentScreen(Screen):
     # -- loading -----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="detail")
     def load(self, part: str) -> None:
-        from tui.revisions import load_revisions
-
         ns, name = self.deployment_key
         backend = self.fleet.backend
         try:
             if backend is None:
                 raise RuntimeError("not connected")
             if part == "history":
-                payload: Any = load_revisions(backend, ns, name)[1]
+                payload: Any = backend.history(ns, name)[1]
             elif part == "pods":
                 payload = backend.pods(ns, name)
             elif part == "events":
@@ -130,7 +129,7 @@ class DeploymentScreen(Screen):
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1), animate=False)
 
-    def _show_revisions(self, revisions: list[RevisionView]) -> None:
+    def _show_revisions(self, revisions: list[Revision]) -> None:
         self.revisions = sorted(revisions, key=lambda r: r.revision, reverse=True)
         table = self.query_one("#revs", DataTable)
         keep = table.cursor_row
@@ -145,7 +144,7 @@ class DeploymentScreen(Screen):
         self._show_diff()
 
     # -- revisions & diff ---------------------------------------------------------------
-    def _highlighted_revision(self) -> RevisionView | None:
+    def _highlighted_revision(self) -> Revision | None:
         table = self.query_one("#revs", DataTable)
         if not self.revisions or table.cursor_row >= len(self.revisions):
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from tui.columns import MARK, Column
 from tui.view import Key, TableModel, TableOps, key_of, row_id
@@ -31,14 +32,14 @@ class FleetTable(DataTable):
             return None
         try:
             rk, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except Exception:  # noqa: BLE001 - cursor out of range during a rebuild
+        except CellDoesNotExist:  # cursor out of range during a rebuild
             return None
         return key_of(rk.value) if rk.value else None
 
     def move_to(self, key: Key) -> bool:
         try:
             index = self.get_row_index(row_id(key))
-        except Exception:  # noqa: BLE001 - row not shown
+        except RowDoesNotExist:  # row not shown (filtered out or gone)
             return False
         self.move_cursor(row=index, animate=False)
         return True

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from devcluster.cluster import processes
 from tests.devcluster.cluster.manifests import deployment, job
 from tests.fixtures.cluster import TestCluster, wait_for
+
+pytestmark = pytest.mark.cluster
 
 
 def _deploy(cluster: TestCluster, ns: str, name: str) -> dict:

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.cluster import TestCluster
+
+pytestmark = pytest.mark.cluster
 
 
 def _fleet(*args: str) -> subprocess.CompletedProcess[str]:

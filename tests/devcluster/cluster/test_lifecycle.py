@@ -9,6 +9,8 @@ import pytest
 
 from devcluster.cluster import ClusterError, LocalCluster, binaries, processes
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture
 def own_cluster(tmp_path: Path, cluster):  # noqa: ARG001 - needs the binaries the session built
