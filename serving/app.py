@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import re
 import signal
 import time
@@ -22,7 +23,7 @@ from sanic.response import HTTPResponse
 from serving.cache import ResponseCache
 from serving.config import ServingConfig
 from serving.host import ModelHost
-from serving.metrics import Metrics
+from serving.metrics import MULTIPROC_ENV, Metrics
 from serving.protocols import tfserving, v2
 from serving.protocols.common import ClientError, apply_top_k, dumps, parse_top_k
 
@@ -88,7 +89,8 @@ def create_app(cfg: ServingConfig) -> Sanic:
         "MOTD": False,
         "NOISY_EXCEPTIONS": False,
     })
-    metrics = Metrics(cfg.model_name)
+    metrics = Metrics(cfg.model_name, os.environ.get(MULTIPROC_ENV, "") if cfg.workers > 1
+                      else "")
     host = ModelHost(cfg, metrics)
     cache = ResponseCache(cfg.cache_size if cfg.mode == "latency" else 0)
     app.ctx.host, app.ctx.metrics, app.ctx.cache = host, metrics, cache

@@ -12,11 +12,13 @@ import logging
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from serving import runtime as rt
+from serving import warmup as warmup_mod
 from serving.batching import Batcher, BatchStats, QueueFull
 from serving.config import ServingConfig
 from serving.metrics import Metrics
@@ -42,6 +44,8 @@ class ModelHost:
         self.labels: list[str] = []
         self.label_output = ""
         self.warm_ms: dict[int, float] = {}
+        self.warmup_source = ""  # "tf_serving_warmup_requests" or "synthetic"
+        self.warmup_records = 0
         self.inline = False
         self.batcher: Batcher | None = None
         self.executor = ThreadPoolExecutor(cfg.inference_threads, thread_name_prefix="infer")
@@ -77,7 +81,7 @@ class ModelHost:
                                      pool_size=cfg.inference_threads)
         loaded = time.perf_counter()
         self.metrics.load_seconds.set(loaded - started)
-        self.warm_ms = self._warm(runtime)
+        self.warm_ms = self._warm(runtime, path)
         self.metrics.warmup_seconds.set(time.perf_counter() - loaded)
         self.meta = meta
         self.labels = list(meta.get("labels") or [])
@@ -88,10 +92,14 @@ class ModelHost:
                  version, selection.runtime, selection.reason, self.warm_ms,
                  time.perf_counter() - started)
 
-    def _warm(self, runtime: rt.Runtime) -> dict[int, float]:
-        """Run every served batch size (and every signature) so nothing is cold later."""
+    def _warm(self, runtime: rt.Runtime, version_dir: Path) -> dict[int, float]:
+        """Replay TF Serving's warm-up file when the version has one, else run every served
+        batch size (and every signature) with synthetic inputs, so nothing is cold later."""
         if isinstance(runtime, rt.TFLiteRuntime):
             runtime.prepare()
+        if warmup_mod.warmup_path(version_dir).is_file():
+            return self._replay(runtime, warmup_mod.warmup_path(version_dir))
+        self.warmup_source, self.warmup_records = "synthetic", 0
         timings = {}
         for name, sig in runtime.signatures.items():
             for b in rt.batch_sizes_upto(self.cfg.max_batch_size):
@@ -100,6 +108,41 @@ class ModelHost:
                 if name == runtime.default_signature:
                     timings[b] = round(1e3 * statistics.median(times), 4)
         return timings
+
+    def _replay(self, runtime: rt.Runtime, path: Path) -> dict[int, float]:
+        """Run each PredictionLog once, as TF Serving does; any failure fails the load."""
+        requests = warmup_mod.read_warmup_file(path)
+        times: dict[int, list[float]] = {}
+        for i, req in enumerate(requests):
+            name = req.signature or runtime.default_signature
+            sig = runtime.signatures.get(name)
+            if sig is None:
+                raise warmup_mod.WarmupError(
+                    f"{path}: record {i}: signature {name!r} not found (have "
+                    f"{sorted(runtime.signatures)})")
+            if set(req.inputs) != set(sig.inputs):
+                raise warmup_mod.WarmupError(
+                    f"{path}: record {i}: inputs {sorted(req.inputs)} do not match the "
+                    f"signature's {sorted(sig.inputs)}")
+            inputs = {}
+            for key, arr in req.inputs.items():
+                want = sig.inputs[key].np_dtype
+                if arr.dtype != want:
+                    raise warmup_mod.WarmupError(
+                        f"{path}: record {i}: input {key!r} is {arr.dtype}, the signature "
+                        f"wants {sig.inputs[key].dtype}")
+                inputs[key] = arr
+            t0 = time.perf_counter()
+            try:
+                runtime.predict(inputs, name)
+            except Exception as exc:
+                raise warmup_mod.WarmupError(
+                    f"{path}: record {i} failed: {type(exc).__name__}: {exc}") from exc
+            if name == runtime.default_signature:
+                times.setdefault(req.batch, []).append(time.perf_counter() - t0)
+        self.warmup_source, self.warmup_records = warmup_mod.WARMUP_FILE, len(requests)
+        log.info("warm-up: replayed %d records of %s", len(requests), path)
+        return {b: round(1e3 * statistics.median(t), 4) for b, t in sorted(times.items())}
 
     def activate(self) -> None:
         """Attach the batcher (throughput mode) on the running loop; report ready."""
@@ -184,6 +227,8 @@ class ModelHost:
             "runtime_reason": sel.reason if sel else None,
             "runtime_timings_ms": sel.timings_ms if sel else {},
             "warmup_ms": self.warm_ms,
+            "warmup_source": self.warmup_source,
+            "warmup_records": self.warmup_records,
             "mode": self.cfg.mode,
             "inline": self.inline,
         }
