@@ -25,6 +25,11 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return self._http.post(path, json=body)
 
+    def patch(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """JSON merge patch."""
+        return self._http.patch(path, json=body,
+                                headers={"Content-Type": "application/merge-patch+json"})
+
     def close(self) -> None:
         self._http.close()
 

@@ -41,6 +41,7 @@ class Binaries:
     kube_controller_manager: Path
     kube_scheduler: Path
     kubectl: Path
+    metrics_server: Path
 
     @classmethod
     def from_mapping(cls, paths: dict[str, Path]) -> Binaries:
@@ -62,8 +63,10 @@ def _path_matches_pin(path: Path, name: str) -> bool:
     want = {
         "etcd": versions.ETCD,
         "kwok": versions.KWOK,
+        "metrics-server": versions.METRICS_SERVER,
     }.get(name, versions.KUBERNETES)
-    args = {"etcd": ["--version"], "kwok": ["--version"], "kubectl": ["version", "--client"]}
+    args = {"etcd": ["--version"], "kwok": ["--version"], "kubectl": ["version", "--client"],
+            "metrics-server": ["--version"]}
     try:
         out = subprocess.run(
             [str(path), *args.get(name, ["--version"])],
@@ -141,6 +144,13 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
     target = cache_dir()
     staging = target.with_name(target.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)
+    # The script skips what it finds in its output dir: link the binaries already found there,
+    # so that a newly pinned binary (metrics-server) is built alone.
+    for name, path in found.items():
+        link = staging / name
+        if not link.exists():
+            link.unlink(missing_ok=True)
+            link.symlink_to(path.resolve())
     log_path = cache_root() / "build.log"
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     say(f"building control-plane binaries ({', '.join(missing)}); log: {log_path}")
@@ -150,7 +160,8 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             ["bash", str(BUILD_SCRIPT), str(staging),
-             versions.KUBERNETES, versions.ETCD, versions.KWOK],
+             versions.KUBERNETES, versions.ETCD, versions.KWOK,
+             versions.METRICS_SERVER],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         assert proc.stdout is not None
@@ -169,9 +180,9 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-20:])
         raise ClusterError(f"building {step} failed (exit {rc}); see {log_path}:\n{tail}")
     target.mkdir(parents=True, exist_ok=True)
-    for name in versions.ALL_BINARIES:
+    for name in missing:
         src = staging / name
-        if src.exists():
+        if src.exists() and not src.is_symlink():
             src.replace(target / name)
     shutil.rmtree(staging, ignore_errors=True)
     say(f"built in {time.monotonic() - started:.0f}s into {target}")
@@ -180,18 +191,23 @@ def build(progress: Callable[[str], None] | None = None) -> Binaries:
     return require()
 
 
-KWOK_CRD_KINDS = ("logs", "portforwards", "execs", "attaches")
+KWOK_CRD_KINDS = ("logs", "portforwards", "execs", "attaches",
+                  "metrics", "resourceusages", "clusterresourceusages")
+# kwok's ready-made Metric for metrics-server (the kubelet's /metrics/resource).
+KWOK_METRIC_SOURCE = Path("kustomize", "metrics", "resource", "metrics-resource.yaml")
 
 
 def kwok_crds(progress: Callable[[str], None] | None = None) -> list[Path]:
-    """kwok's Logs/PortForward/Exec/Attach CRDs, copied once from kwok's module zip.
+    """kwok's Logs/PortForward/Exec/Attach/Metric/ResourceUsage CRDs, copied once from kwok's
+    module zip (with the module's `metrics-resource` Metric, see `kwok_metric`).
 
     kwok reads these objects (CRD mode) but does not install the CRDs; kwokctl would. The
     files live in the binary cache next to kwok, never in the repository.
     """
     target = cache_dir() / "kwok-crds"
     files = [target / f"kwok.x-k8s.io_{k}.yaml" for k in KWOK_CRD_KINDS]
-    if all(f.is_file() for f in files):
+    metric = target / KWOK_METRIC_SOURCE.name
+    if all(f.is_file() for f in files) and metric.is_file():
         return files
     go = _check_go()
     cache_root().mkdir(parents=True, exist_ok=True)
@@ -211,7 +227,18 @@ def kwok_crds(progress: Callable[[str], None] | None = None) -> list[Path]:
         if not src.is_file():
             raise ClusterError(f"{src} is missing from the kwok module; cannot enable logs.")
         shutil.copyfile(src, f)
+    if not (module_dir / KWOK_METRIC_SOURCE).is_file():
+        raise ClusterError(f"{module_dir / KWOK_METRIC_SOURCE} is missing from the kwok module; "
+                           "cannot serve /metrics/resource for metrics-server.")
+    shutil.copyfile(module_dir / KWOK_METRIC_SOURCE, metric)
     return files
+
+
+def kwok_metric(progress: Callable[[str], None] | None = None) -> Path:
+    """kwok's `metrics-resource` Metric: the kubelet's resource metrics for metrics-server,
+    computed from ResourceUsage objects (`kustomize/metrics/resource/` of the kwok module)."""
+    kwok_crds(progress)
+    return cache_dir() / "kwok-crds" / KWOK_METRIC_SOURCE.name
 
 
 GATEWAY_API_VERSION = "v1.6.3"

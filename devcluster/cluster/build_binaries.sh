@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the local control plane's binaries from the Go module proxy.
-# Usage: build_binaries.sh OUT_DIR K8S_VERSION ETCD_VERSION KWOK_VERSION
+# Usage: build_binaries.sh OUT_DIR K8S_VERSION ETCD_VERSION KWOK_VERSION METRICS_SERVER_VERSION
 # Prints one "STEP <name>" line before each stage so callers can show progress.
 set -euo pipefail
-out=$1 k8s=$2 etcd=$3 kwok=$4
+out=$1 k8s=$2 etcd=$3 kwok=$4 ms=${5:-v0.8.0}
 staging=v0.${k8s#v1.}
 work=$(mktemp -d "${TMPDIR:-/tmp}/modelfleet-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -32,6 +32,21 @@ go get "sigs.k8s.io/kwok@$kwok"
 go mod edit -tool=sigs.k8s.io/kwok/cmd/kwok
 go mod tidy
 go build -trimpath -ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$kwok" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok
+fi
+
+if ! have metrics-server; then
+echo "STEP metrics-server"
+mkdir "$work/ms" && cd "$work/ms"
+go mod init example.invalid/msbin >/dev/null 2>&1
+go mod edit -go="$gomm"
+go get "sigs.k8s.io/metrics-server@$ms"
+go mod edit -tool=sigs.k8s.io/metrics-server/cmd/metrics-server
+go mod tidy
+msld="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  msld="$msld -X $p.gitVersion=$ms -X $p.gitTreeState=clean"
+done
+go build -trimpath -ldflags="$msld" -o "$out/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server
 fi
 
 if have kube-apiserver && have kube-controller-manager && have kube-scheduler && have kubectl; then

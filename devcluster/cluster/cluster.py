@@ -7,6 +7,7 @@ recorded; `up` reuses a healthy running cluster.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -25,12 +26,21 @@ from devcluster.cluster import pki as pki_mod
 from devcluster.cluster.apiclient import ApiClient, insecure_health
 from devcluster.cluster.components import Layout, Ports
 from devcluster.cluster.errors import ClusterError
-from devcluster.cluster.nodes import node_manifest, planned_nodes, summarize
+from devcluster.cluster.nodes import (
+    metrics_annotation,
+    names_of,
+    node_manifest,
+    planned_nodes,
+    summarize,
+)
 from devcluster.cluster.ports import free_port, in_use
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 # Start order; `down` uses the reverse.
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "runner")
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+         "kwok-runner", "runner", "metrics-server")
+# Components a cluster may lack (--local-nodes 0, or a state from before they existed).
+OPTIONAL = ("kwok-runner", "runner", "metrics-server")
 RUNTIME_CLASS = {
     "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
     "metadata": {"name": "fleet-local"},
@@ -60,6 +70,57 @@ GATEWAY_OBJECTS: tuple[tuple[dict[str, Any], str], ...] = (
                               "allowedRoutes": {"namespaces": {"from": "All"}}}]}},
      f"/apis/gateway.networking.k8s.io/v1/namespaces/{GATEWAY_NAMESPACE}/gateways"),
 )
+# metrics-server as an aggregated API. The Service is an ExternalName naming 127.0.0.1: the
+# apiserver (without aggregator routing) dials it as named; EndpointSlices reject loopback.
+METRICS_NAMESPACE = "kube-system"
+# Simulated usage of kwok's pods (runner pods get their measured usage as ResourceUsage
+# objects, which win over this); the annotations set it per pod, as in kwok's
+# kustomize/metrics/usage.
+SIMULATED_USAGE = {
+    "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterResourceUsage",
+    "metadata": {"name": "simulated-usage"},
+    "spec": {"usages": [{"usage": {
+        "cpu": {"expression": '"kwok.x-k8s.io/usage-cpu" in pod.metadata.annotations'
+                              ' ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-cpu"])'
+                              ' : Quantity("2m")'},
+        "memory": {"expression": '"kwok.x-k8s.io/usage-memory" in pod.metadata.annotations'
+                                 ' ? Quantity(pod.metadata.annotations['
+                                 '"kwok.x-k8s.io/usage-memory"]) : Quantity("16Mi")'},
+    }}]},
+}
+KWOK_USAGE = "/apis/kwok.x-k8s.io/v1alpha1"
+
+
+def metrics_objects(port: int, ca_bundle: str) -> list[tuple[dict[str, Any], str]]:
+    """The Service, APIService and reader ClusterRole that make metrics.k8s.io answer."""
+    return [
+        ({"apiVersion": "v1", "kind": "Service",
+          "metadata": {"name": "metrics-server", "namespace": METRICS_NAMESPACE,
+                       "labels": {"k8s-app": "metrics-server"}},
+          "spec": {"type": "ExternalName", "externalName": "127.0.0.1",
+                   "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}},
+         f"/api/v1/namespaces/{METRICS_NAMESPACE}/services"),
+        ({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+          "metadata": {"name": "v1beta1.metrics.k8s.io",
+                       "labels": {"k8s-app": "metrics-server"}},
+          "spec": {"group": "metrics.k8s.io", "version": "v1beta1",
+                   "service": {"name": "metrics-server", "namespace": METRICS_NAMESPACE,
+                               "port": port},
+                   "caBundle": ca_bundle, "groupPriorityMinimum": 100,
+                   "versionPriority": 100}},
+         "/apis/apiregistration.k8s.io/v1/apiservices"),
+        # As metrics-server's own manifests: `kubectl top` for anyone who may view pods.
+        ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+          "metadata": {"name": "system:aggregated-metrics-reader", "labels": {
+              "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+              "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+              "rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+          "rules": [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"],
+                     "verbs": ["get", "list", "watch"]}]},
+         "/apis/rbac.authorization.k8s.io/v1/clusterroles"),
+    ]
+
+
 Progress = Callable[[str], None]
 
 
@@ -177,6 +238,8 @@ class LocalCluster:
             "kube-controller-manager": ports.controller_manager,
             "kube-scheduler": ports.scheduler,
             "kwok": ports.kwok,
+            "kwok-runner": ports.kwok_runner,
+            "metrics-server": ports.metrics_server,
         }[name]
         return insecure_health(f"https://127.0.0.1:{port}/healthz")
 
@@ -210,8 +273,8 @@ class LocalCluster:
         for name in ORDER:
             pid = state.get("pids", {}).get(name)
             running = bool(pid) and processes.alive(pid, state["binaries"].get(name))
-            if name == "runner" and "runner" not in state.get("argv", {}):
-                continue  # a cluster started with --local-nodes 0
+            if name in OPTIONAL and name not in state.get("argv", {}):
+                continue  # a cluster started with --local-nodes 0, or before metrics-server
             result.components.append(
                 ComponentStatus(name, pid, running, running and self._healthy(name, ports),
                                 self.layout.logs / f"{name}.log")
@@ -263,6 +326,7 @@ class LocalCluster:
             self._stop_all()
         bins = binaries_mod.require()
         crds = binaries_mod.kwok_crds(say)
+        metric_file = binaries_mod.kwok_metric(say)
         gateway_crds = binaries_mod.gateway_crds(say)
         started = time.monotonic()
         self.layout.root.mkdir(parents=True, exist_ok=True)
@@ -272,8 +336,8 @@ class LocalCluster:
             "ports": ports.as_dict(),
             "pids": {},
             "binaries": {n: str(getattr(bins, n.replace("-", "_"))) for n in ORDER
-                         if n != "runner"}
-            | {"kubectl": str(bins.kubectl)},
+                         if n not in OPTIONAL}
+            | {"kubectl": str(bins.kubectl), "metrics-server": str(bins.metrics_server)},
             "argv": {},
             "localNodes": [f"local-{i}" for i in range(local_nodes)],
         }
@@ -284,6 +348,9 @@ class LocalCluster:
         self.layout.kwok_config.write_text(
             components.kwok_config(STAGES_FILE.read_text(), enable_exec=enable_exec))
         self.layout.kwok_home.mkdir(exist_ok=True)
+        self.layout.kwok_runner_config.write_text(
+            components.kwok_runner_config(enable_exec=enable_exec))
+        self.layout.kwok_runner_home.mkdir(exist_ok=True)
         argv = {
             "etcd": components.etcd(bins, self.layout, ports),
             "kube-apiserver": components.apiserver(bins, self.layout, ports, pki),
@@ -291,8 +358,11 @@ class LocalCluster:
                                                                       pki),
             "kube-scheduler": components.scheduler(bins, self.layout, ports),
             "kwok": components.kwok(bins, self.layout, ports, pki),
+            "metrics-server": components.metrics_server(bins, self.layout, ports, pki),
         }
         if local_nodes:
+            argv["kwok-runner"] = components.kwok_runner(bins, self.layout, ports, pki)
+            state["binaries"]["kwok-runner"] = str(bins.kwok)
             argv["runner"] = components.runner(self.layout, ports, pki, nodes=local_nodes,
                                                gpus=local_gpus, enable_exec=enable_exec,
                                                cpu=local_cpu, memory=local_memory)
@@ -305,10 +375,12 @@ class LocalCluster:
             # kwok reads Logs/PortForward objects; their CRDs must exist before it starts.
             self._install_crds(crds, timeout)
             self._install_gateway(gateway_crds, timeout)
+            self._install_metrics(metric_file, ports, pki)
             later = ["kube-controller-manager", "kube-scheduler", "kwok"]
             if local_nodes:
-                later.append("runner")
+                later += ["kwok-runner", "runner"]
                 self._create(RUNTIME_CLASS, "/apis/node.k8s.io/v1/runtimeclasses")
+            later.append("metrics-server")
             for name in later:
                 self._spawn(name, state)
             for name in later:
@@ -346,10 +418,12 @@ class LocalCluster:
             etcd_client=pick(), etcd_peer=pick(),
             apiserver=apiserver_port or pick(),
             controller_manager=pick(), scheduler=pick(), kwok=pick(), runner=pick(),
+            kwok_runner=pick(), metrics_server=pick(),
         )
 
     def _spawn(self, name: str, state: dict[str, Any]) -> int:
-        env = {"HOME": str(self.layout.kwok_home)} if name == "kwok" else None
+        env = ({"HOME": str(self.layout.kwok_home)} if name == "kwok" else
+               {"HOME": str(self.layout.kwok_runner_home)} if name == "kwok-runner" else None)
         pid = processes.start(name, state["argv"][name], self.layout.logs, env)
         state["pids"][name] = pid
         self._save_state(state)
@@ -372,6 +446,10 @@ class LocalCluster:
                 r = c.post("/api/v1/nodes", node_manifest(name, gpus=gpus))
                 if r.status_code not in (200, 201, 409):
                     raise ClusterError(f"creating node {name} failed: {r.status_code} {r.text}")
+            for name in names_of(wanted) & existing:
+                # Nodes of a cluster from before metrics-server: the scrape path annotation.
+                c.patch(f"/api/v1/nodes/{name}", {"metadata": {"annotations":
+                                                                 metrics_annotation(name)}})
             deadline = time.monotonic() + timeout
             names = {n for n, _ in wanted}
             while True:
@@ -413,6 +491,15 @@ class LocalCluster:
                         raise ClusterError(f"CRD {name} was not Established within "
                                            f"{timeout:.0f}s")
                     time.sleep(0.1)
+
+    def _install_metrics(self, metric_file: Path, ports: Ports, pki: pki_mod.Pki) -> None:
+        """kwok's Metric and the simulated usage (both kwoks read them), then the APIService
+        of metrics-server; idempotent."""
+        self._create(yaml.safe_load(metric_file.read_text()), f"{KWOK_USAGE}/metrics")
+        self._create(SIMULATED_USAGE, f"{KWOK_USAGE}/clusterresourceusages")
+        ca = base64.b64encode(pki.ca_cert.read_bytes()).decode()
+        for obj, collection in metrics_objects(ports.metrics_server, ca):
+            self._create(obj, collection)
 
     def _install_gateway(self, crds: list[Path], timeout: float) -> None:
         """Gateway API standard CRDs, then a GatewayClass and the Gateway `fleet deploy` routes

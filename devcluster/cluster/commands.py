@@ -136,6 +136,6 @@ def _build(args: argparse.Namespace) -> int:
     except ClusterError as exc:
         return _fail(exc)
     for name in ("etcd", "kwok", "kube_apiserver", "kube_controller_manager", "kube_scheduler",
-                 "kubectl"):
+                 "kubectl", "metrics_server"):
         print(f"{name.replace('_', '-'):<26}{getattr(bins, name)}")
     return 0

@@ -12,6 +12,7 @@ from devcluster.cluster.pki import Pki
 # kwok allocates simulated pod IPs here; the process kubelet uses 127.1.128.0/17 (one /24 per
 # runner node), so the two ranges are disjoint by construction. Both stay inside loopback.
 POD_CIDR = "127.1.0.0/17"
+RUNNER_POD_CIDR = "127.1.128.0/17"
 LOOPBACK = "127.0.0.1"
 
 
@@ -24,6 +25,9 @@ class Ports:
     scheduler: int
     kwok: int
     runner: int = 0
+    # 0 in the state of a cluster started before they existed.
+    kwok_runner: int = 0
+    metrics_server: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -62,6 +66,14 @@ class Layout:
     @property
     def kwok_config(self) -> Path:
         return self.root / "kwok.yaml"
+
+    @property
+    def kwok_runner_home(self) -> Path:
+        return self.root / "kwok-runner-home"
+
+    @property
+    def kwok_runner_config(self) -> Path:
+        return self.root / "kwok-runner.yaml"
 
     @property
     def scheduler_config(self) -> Path:
@@ -117,12 +129,28 @@ def apiserver(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
         # The default reconciler would write 127.0.0.1 into Endpoints, which validation rejects.
         "--endpoint-reconciler-type=none",
         "--kubelet-preferred-address-types=InternalIP",
-        "--enable-aggregator-routing=true",
+        # Aggregated APIs (metrics-server): the apiserver dials the APIService's Service. With
+        # aggregator routing it would pick an EndpointSlice address, and EndpointSlices reject
+        # 127.0.0.0/8; without it an ExternalName Service (127.0.0.1) is dialled as named.
+        "--enable-aggregator-routing=false",
+        f"--requestheader-client-ca-file={pki.front_proxy_ca}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki.cert('front-proxy-client')}",
+        f"--proxy-client-key-file={pki.key('front-proxy-client')}",
         "--max-requests-inflight=800",
         "--max-mutating-requests-inflight=400",
         "--profiling=false",
         "--v=1",
     ]
+
+
+HPA_SYNC_PERIOD = "5s"
+HPA_DOWNSCALE_STABILIZATION = "30s"
+# metrics-server's scrape interval (its minimum is 10s; the runner samples usage as often).
+METRIC_RESOLUTION = "10s"
 
 
 def _common_component(layout: Layout, name: str, port: int) -> list[str]:
@@ -154,6 +182,9 @@ def controller_manager(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> l
         "--concurrent-deployment-syncs=10",
         "--concurrent-replicaset-syncs=10",
         "--concurrent-job-syncs=10",
+        # The local cluster autoscales within a minute (defaults: 15s sync, 5m stabilization).
+        f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}",
+        f"--horizontal-pod-autoscaler-downscale-stabilization={HPA_DOWNSCALE_STABILIZATION}",
         "--v=1",
     ]
 
@@ -218,11 +249,97 @@ options:
 """
 
 
+# kwok serves `Metric` objects (the kubelet's /metrics/resource for metrics-server) from the
+# `ResourceUsage`/`ClusterResourceUsage` objects, for the nodes and pods it manages.
+METRIC_CRDS = ["Metric", "ResourceUsage", "ClusterResourceUsage"]
+
+
 def kwok_config(stages_yaml: str, enable_exec: bool = False) -> str:
     """kwok's options and stages; `Exec` only on request (kwok does not authenticate callers)."""
-    crds = ["Logs", "PortForward"] + (["Exec"] if enable_exec else [])
+    crds = ["Logs", "PortForward"] + (["Exec"] if enable_exec else []) + METRIC_CRDS
     return KWOK_CONFIG_HEADER.format(cidr=POD_CIDR, ip=LOOPBACK, crds=", ".join(crds)) + \
         stages_yaml
+
+
+# kwok needs stages; these never match, so the runner's nodes and pods are left to the runner
+# entirely. The pod stage matters: without one kwok tracks no pods, and its Metric handler
+# answers "pods not found" for every node.
+KWOK_RUNNER_NOOP_STAGES = """apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: runner-nodes-are-the-runners
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchLabels: {fleet.local/kwok-never: "true"}
+  next: {}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: runner-pods-are-the-runners
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchLabels: {fleet.local/kwok-never: "true"}
+  next: {}
+"""
+
+
+def kwok_runner_config(enable_exec: bool = False) -> str:
+    """The second kwok: the kubelet API (logs, port-forward, exec, /metrics/resource) of the
+    runner's nodes. It plays no stages and holds no leases: the runner does all of that; kwok
+    only keeps the runner's nodes and pods in its caches, which its Metric handler reads."""
+    crds = ["Logs", "PortForward"] + (["Exec"] if enable_exec else []) + METRIC_CRDS
+    return KWOK_CONFIG_HEADER.format(cidr=RUNNER_POD_CIDR, ip=LOOPBACK,
+                                     crds=", ".join(crds)).replace(
+        "nodeLeaseDurationSeconds: 40", "nodeLeaseDurationSeconds: 0") + KWOK_RUNNER_NOOP_STAGES
+
+
+def kwok_runner(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
+    return [
+        str(b.kwok),
+        f"--kubeconfig={layout.kubeconfig}",
+        f"--config={layout.kwok_runner_config}",
+        "--manage-nodes-with-label-selector=type=local",
+        f"--cidr={RUNNER_POD_CIDR}",
+        f"--node-ip={LOOPBACK}",
+        f"--node-port={ports.kwok_runner}",
+        f"--server-address={LOOPBACK}:{ports.kwok_runner}",
+        f"--tls-cert-file={pki.cert('kwok')}",
+        f"--tls-private-key-file={pki.key('kwok')}",
+        "--node-lease-duration-seconds=0",
+        "-v=WARN",
+    ]
+
+
+def metrics_server(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
+    """metrics-server on loopback; it scrapes each node's kubelet endpoint (kwok, or the
+    runner's kwok) at the path of the node's `metrics.k8s.io/resource-metrics-path`."""
+    kc = str(layout.kubeconfig)
+    return [
+        str(b.metrics_server),
+        f"--kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={ports.metrics_server}",
+        f"--cert-dir={layout.cert_dir('metrics-server')}",
+        f"--tls-cert-file={pki.cert('metrics-server')}",
+        f"--tls-private-key-file={pki.key('metrics-server')}",
+        f"--requestheader-client-ca-file={pki.front_proxy_ca}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--kubelet-use-node-status-port",
+        f"--kubelet-certificate-authority={pki.ca_cert}",
+        f"--kubelet-client-certificate={pki.cert('metrics-server')}",
+        f"--kubelet-client-key={pki.key('metrics-server')}",
+        f"--metric-resolution={METRIC_RESOLUTION}",
+        "--kubelet-request-timeout=5s",
+        "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+        "--profiling=false",
+        "--v=1",
+    ]
 
 
 def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int,
@@ -235,7 +352,9 @@ def runner(layout: Layout, ports: Ports, pki: Pki, *, nodes: int, gpus: int,
         f"--ca={pki.ca_cert}", f"--cert={pki.cert('admin')}", f"--key={pki.key('admin')}",
         f"--state-dir={layout.runner_dir}",
         f"--nodes={nodes}", f"--gpus={gpus}",
-        f"--kwok-port={ports.kwok}", f"--health-port={ports.runner}",
+        # The runner's nodes name the second kwok as their kubelet endpoint (an old state
+        # without one: the first kwok, which then cannot serve their /metrics/resource).
+        f"--kwok-port={ports.kwok_runner or ports.kwok}", f"--health-port={ports.runner}",
         *(["--enable-exec"] if enable_exec else []),
         *([f"--cpu={cpu}"] if cpu else []), *([f"--memory={memory}"] if memory else []),
     ]

@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 GPU_RESOURCE = "nvidia.com/gpu"
+# metrics-server scrapes this path of the node's kubelet endpoint (kwok's Metric object).
+METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
+
+
+def metrics_annotation(name: str) -> dict[str, str]:
+    return {METRICS_PATH_ANNOTATION: f"/metrics/nodes/{name}/metrics/resource"}
+
+
+def names_of(wanted: list[tuple[str, int]]) -> set[str]:
+    return {n for n, _ in wanted}
 
 
 def node_manifest(name: str, *, gpus: int = 0) -> dict[str, Any]:
@@ -23,7 +33,7 @@ def node_manifest(name: str, *, gpus: int = 0) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": labels,
-                     "annotations": {"kwok.x-k8s.io/node": "fake"}},
+                     "annotations": {"kwok.x-k8s.io/node": "fake", **metrics_annotation(name)}},
         "spec": {},
         # Nodes accept status on create; kwok's node-initialize keeps capacity/allocatable.
         "status": {"capacity": capacity, "allocatable": dict(capacity)},

@@ -2,7 +2,9 @@
 
 One CA signs the apiserver's serving certificate, kwok's kubelet-server certificate and
 client certificates (the admin in `system:masters`, and any test user). The
-service-account tokens are signed with a separate RSA key.
+service-account tokens are signed with a separate RSA key. A separate front-proxy CA signs
+the client certificate the apiserver presents to aggregated API servers (metrics-server),
+as kubeadm does: aggregated servers trust the request headers only from that CA.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ class Pki:
         return self.dir / f"{name}.key"
 
     @property
+    def front_proxy_ca(self) -> Path:
+        return self.dir / "front-proxy-ca.crt"
+
+    @property
+    def front_proxy_ca_key(self) -> Path:
+        return self.dir / "front-proxy-ca.key"
+
+    @property
     def sa_key(self) -> Path:
         return self.dir / "sa.key"
 
@@ -58,9 +68,12 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
     path.chmod(0o600)
 
 
-def _load_ca(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
-    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+def _load_ca(pki: Pki, front_proxy: bool = False
+             ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert_path, key_path = ((pki.front_proxy_ca, pki.front_proxy_ca_key) if front_proxy
+                           else (pki.ca_cert, pki.ca_key))
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     return cert, key
 
@@ -69,9 +82,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
 
 
-def create_ca(pki: Pki) -> None:
+def create_ca(pki: Pki, front_proxy: bool = False) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modelfleet-local-ca")])
+    cn = "modelfleet-front-proxy-ca" if front_proxy else "modelfleet-local-ca"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -91,8 +105,9 @@ def create_ca(pki: Pki) -> None:
         )
         .sign(key, hashes.SHA256())
     )
-    _write_key(pki.ca_key, key)
-    pki.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(pki.front_proxy_ca_key if front_proxy else pki.ca_key, key)
+    (pki.front_proxy_ca if front_proxy else pki.ca_cert).write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM))
 
 
 def issue(
@@ -103,9 +118,12 @@ def issue(
     organizations: tuple[str, ...] = (),
     server: bool = False,
     client: bool = False,
+    front_proxy: bool = False,
+    dns_names: tuple[str, ...] = (),
 ) -> tuple[Path, Path]:
-    """Sign a leaf certificate with the cluster CA; returns (cert path, key path)."""
-    ca_cert, ca_key = _load_ca(pki)
+    """Sign a leaf certificate with the cluster CA (or the front-proxy CA); returns (cert
+    path, key path)."""
+    ca_cert, ca_key = _load_ca(pki, front_proxy)
     key = ec.generate_private_key(ec.SECP256R1())
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
@@ -134,6 +152,7 @@ def issue(
                     x509.DNSName("kubernetes"),
                     x509.DNSName("kubernetes.default.svc"),
                     x509.DNSName("kubernetes.default.svc.cluster.local"),
+                    *(x509.DNSName(n) for n in dns_names),
                 ]
             ),
             critical=False,
@@ -155,7 +174,8 @@ def create_service_account_keys(pki: Pki) -> None:
 
 
 def ensure(pki_dir: Path) -> Pki:
-    """Create the CA, serving, admin, kwok and service-account material if absent."""
+    """Create the CAs, serving, admin, kwok, metrics-server, front-proxy and service-account
+    material if absent."""
     pki = Pki(pki_dir)
     pki_dir.mkdir(parents=True, exist_ok=True)
     pki_dir.chmod(0o700)
@@ -167,6 +187,14 @@ def ensure(pki_dir: Path) -> Pki:
         issue(pki, "admin", "admin", organizations=("system:masters",), client=True)
     if not pki.cert("kwok").exists():
         issue(pki, "kwok", "kwok-kubelet", server=True, client=True)
+    if not pki.front_proxy_ca.exists():
+        create_ca(pki, front_proxy=True)
+    if not pki.cert("front-proxy-client").exists():
+        issue(pki, "front-proxy-client", "front-proxy-client", client=True, front_proxy=True)
+    if not pki.cert("metrics-server").exists():
+        # The aggregator verifies the name of the APIService's Service.
+        issue(pki, "metrics-server", "metrics-server", server=True, client=True,
+              dns_names=("metrics-server.kube-system.svc",))
     if not pki.sa_key.exists():
         create_service_account_keys(pki)
     return pki

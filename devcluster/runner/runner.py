@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devcluster.runner import cgroups, node, process
+from devcluster.runner import cgroups, node, process, usage
 from devcluster.runner.api import ApiError, AsyncApi
 from devcluster.runner.backoff import CrashLoopBackoff
 from devcluster.runner.events import EventRecorder
@@ -135,6 +135,8 @@ class Runner:
                 apiserver_port=port, mountns_error=mountns, enable_exec=cfg.enable_exec))
         tasks = [asyncio.create_task(node.heartbeat(self.api, c.node)) for c in self.contexts]
         tasks += [asyncio.create_task(self._watch(c)) for c in self.contexts]
+        tasks.append(asyncio.create_task(usage.UsageReporter(
+            self.api, {c.node.name: c.state_dir for c in self.contexts}, support).run()))
         health = await asyncio.start_server(self._health, "127.0.0.1", cfg.health_port)
         log.info("runner up: %d node(s), %s", len(self.contexts), support.summary)
         try:

@@ -158,7 +158,7 @@ def test_nodes_advertise_gpus(cluster: TestCluster) -> None:
 def test_every_listener_is_on_loopback(cluster: TestCluster) -> None:
     pids = cluster.local.pids()
     assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager",
-                         "kube-scheduler", "kwok", "runner"}
+                         "kube-scheduler", "kwok", "runner", "kwok-runner", "metrics-server"}
     for name, pid in pids.items():
         listeners = processes.listening_addresses(pid)
         assert listeners, f"{name} has no listening socket"

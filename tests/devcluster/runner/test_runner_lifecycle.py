@@ -30,8 +30,9 @@ def test_exec_flag_and_down_leaves_no_pod_process(tmp_path: Path, cluster) -> No
         node = json.loads(_kubectl(local, "get", "node", "local-0", "-o", "json").stdout)
         assert node["status"]["capacity"]["cpu"] == "3"
         assert node["status"]["capacity"]["memory"] == "5Gi"
-        assert node["spec"]["taints"] == [{"key": "fleet.local/runner", "value": "true",
-                                           "effect": "NoSchedule"}]
+        # (the node controller may still hold its own not-ready taint for a moment)
+        assert {"key": "fleet.local/runner", "value": "true",
+                "effect": "NoSchedule"} in node["spec"]["taints"]
         caps = local.runner_capabilities()
         assert caps["mountNamespaces"] == "ok"
         assert "limits" in caps
