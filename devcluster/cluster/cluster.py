@@ -8,9 +8,11 @@ recorded; `up` reuses a healthy running cluster.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
+from devcluster import hdfs as hdfs_mod
 from devcluster.cluster import binaries as binaries_mod
 from devcluster.cluster import components, kubeconfig, processes
 from devcluster.cluster import pki as pki_mod
@@ -34,6 +37,7 @@ from devcluster.cluster.nodes import (
     summarize,
 )
 from devcluster.cluster.ports import free_port, in_use
+from devcluster.hdfs import HdfsCluster
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 # Start order; `down` uses the reverse.
@@ -146,6 +150,8 @@ class ClusterInfo:
     server: str
     ca_cert: Path
     ca_key: Path
+    hdfs_url: str = ""  # hdfs://127.0.0.1:<rpc>, with `up --hdfs`
+    webhdfs_url: str = ""  # http://127.0.0.1:<http>
 
 
 @dataclass
@@ -202,7 +208,15 @@ class LocalCluster:
             server=f"https://127.0.0.1:{state['ports']['apiserver']}",
             ca_cert=pki.ca_cert,
             ca_key=pki.ca_key,
+            hdfs_url=state.get("hdfs", {}).get("url", ""),
+            webhdfs_url=state.get("hdfs", {}).get("webhdfs", ""),
         )
+
+    def hdfs(self) -> HdfsCluster | None:
+        """The cluster's HDFS minicluster (`up --hdfs`) when it runs and answers."""
+        if "hdfs" not in self._load_state():
+            return None
+        return hdfs_mod.attach(self.layout.root / "hdfs")
 
     def pids(self) -> dict[str, int]:
         return dict(self._load_state().get("pids", {}))
@@ -279,6 +293,12 @@ class LocalCluster:
                 ComponentStatus(name, pid, running, running and self._healthy(name, ports),
                                 self.layout.logs / f"{name}.log")
             )
+        if "hdfs" in state:
+            pid = state["hdfs"].get("pid")
+            up = self.hdfs()
+            result.components.append(ComponentStatus(
+                "hdfs", pid, bool(pid) and processes.alive(pid), up is not None,
+                self.layout.root / "hdfs" / "minicluster.log"))
         if result.healthy:
             with self.client() as c:
                 r = c.get("/api/v1/nodes")
@@ -298,6 +318,7 @@ class LocalCluster:
         local_cpu: str | None = None,
         local_memory: str | None = None,
         enable_exec: bool = False,
+        hdfs: bool = False,
         apiserver_port: int | None = None,
         progress: Progress | None = None,
         timeout: float = 120.0,
@@ -320,6 +341,8 @@ class LocalCluster:
             self._install_gateway(binaries_mod.gateway_crds(say), timeout)
             self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
             self._wait_runner_nodes(len(self._load_state().get("localNodes", [])), timeout)
+            if hdfs:
+                self._start_hdfs(say)
             return self.info()
         if status.components and any(c.running for c in status.components):
             say("a previous cluster is partly running; stopping it first")
@@ -393,11 +416,49 @@ class LocalCluster:
                 say(f"  {local_nodes} runner node(s) Ready ({local_gpus} GPUs each); "
                     "pods with runtimeClassName: fleet-local run as processes")
             self._wait_default_service_account(timeout)
+            if hdfs:
+                self._start_hdfs(say)
         except BaseException:
             self._stop_all()
             raise
         say(f"cluster up in {time.monotonic() - started:.1f}s; kubeconfig {self.layout.kubeconfig}")
         return self.info()
+
+    def _start_hdfs(self, say: Progress) -> None:
+        """The HDFS minicluster as one more recorded component (its own process group)."""
+        base = self.layout.root / "hdfs"
+        running = self.hdfs()
+        if running is None:
+            base.mkdir(parents=True, exist_ok=True)
+            say("  hdfs: resolving the minicluster jars (Maven; cached after the first run)")
+            try:
+                hdfs_mod.fetch()
+                t0 = time.monotonic()
+                running, proc = hdfs_mod.start(base, detach=True)
+            except hdfs_mod.HdfsStartError as exc:
+                raise ClusterError(f"HDFS minicluster: {exc}") from exc
+            state = self._load_state()
+            state["hdfs"] = {"pid": proc.pid, "url": running.url,
+                             "webhdfs": running.webhdfs_url}
+            self._save_state(state)
+            say(f"  hdfs ready ({time.monotonic() - t0:.1f}s): {running.url}, "
+                f"WebHDFS {running.webhdfs_url}")
+        else:
+            say(f"  reusing HDFS at {running.url}")
+
+    def _stop_hdfs(self, state: dict[str, Any]) -> bool:
+        pid = state.get("hdfs", {}).get("pid")
+        if not pid or not processes.alive(pid):
+            return False
+        for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and processes.alive(pid):
+                time.sleep(0.1)
+            if not processes.alive(pid):
+                break
+        return True
 
     def _choose_ports(self, apiserver_port: int | None) -> Ports:
         if apiserver_port is not None and in_use(apiserver_port):
@@ -561,6 +622,8 @@ class LocalCluster:
     def _stop_all(self) -> list[str]:
         state = self._load_state()
         stopped = []
+        if self._stop_hdfs(state):
+            stopped.append("hdfs")
         for name in reversed(ORDER):
             pid = state.get("pids", {}).get(name)
             if pid and processes.alive(pid, state["binaries"].get(name)):

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--local-cpu", help="CPU capacity of each runner node (default: the host's)")
     up.add_argument("--local-memory",
                     help="memory capacity of each runner node, e.g. 8Gi (default: the host's)")
+    up.add_argument("--hdfs", action="store_true",
+                    help="also start the HDFS minicluster (needs Java and Maven); "
+                         "`fleet cluster env` then exports FLEET_HDFS_URL/FLEET_WEBHDFS_URL")
     up.add_argument("--enable-exec", action="store_true",
                     help="let `kubectl exec` reach runner pods (kwok does not authenticate "
                          "callers: any local process could then run commands in pods)")
@@ -71,12 +74,15 @@ def _up(args: argparse.Namespace) -> int:
             nodes=args.nodes, gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node,
             local_nodes=args.local_nodes, local_gpus=args.local_gpus,
             local_cpu=args.local_cpu, local_memory=args.local_memory,
-            enable_exec=args.enable_exec, apiserver_port=args.apiserver_port, progress=_say,
-            timeout=args.timeout,
+            enable_exec=args.enable_exec, hdfs=args.hdfs, apiserver_port=args.apiserver_port,
+            progress=_say, timeout=args.timeout,
         )
     except ClusterError as exc:
         return _fail(exc)
     print(f"export KUBECONFIG={info.kubeconfig}")
+    if info.hdfs_url:
+        print(f"export FLEET_HDFS_URL={info.hdfs_url}")
+        print(f"export FLEET_WEBHDFS_URL={info.webhdfs_url}")
     return 0
 
 
@@ -125,6 +131,9 @@ def _env(args: argparse.Namespace) -> int:
     except ClusterError as exc:
         return _fail(exc)
     print(f"export KUBECONFIG={info.kubeconfig}")
+    if info.hdfs_url:
+        print(f"export FLEET_HDFS_URL={info.hdfs_url}")
+        print(f"export FLEET_WEBHDFS_URL={info.webhdfs_url}")
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 
@@ -14,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-jobs", action="store_true", help="skip the training jobs")
     p.add_argument("--workers", type=int, default=12, help="concurrent API writers (default 12)")
     p.add_argument("--no-tui", action="store_true", help="seed only (for scripts and CI)")
+    p.add_argument("--no-live", action="store_true",
+                   help="skip HDFS and the live digits deployments on the process kubelet")
     p.add_argument("--readonly", action="store_true", help="open the TUI read-only")
     p.set_defaults(func=run)
 
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         binaries.build(progress=_say)
         # One process-kubelet node with 4 simulated GPUs beside the kwok nodes.
-        info = LocalCluster(args.state_dir).up(nodes=3, gpu_nodes=2, gpus_per_node=4,
-                                               local_nodes=1, local_gpus=4, progress=_say)
+        local = LocalCluster(args.state_dir)
+        info = local.up(nodes=3, gpu_nodes=2, gpus_per_node=4, local_nodes=1, local_gpus=4,
+                        hdfs=not args.no_live, progress=_say)
     except ClusterError as exc:
         _say(f"error: {exc}")
         return 1
@@ -50,12 +52,25 @@ def run(args: argparse.Namespace) -> int:
          "already there)")
     for line in stats.failures[:20]:
         _say(f"  failed: {line}")
+    if not args.no_live:
+        from devcluster.demo.real import NAMESPACE, seed_live
+
+        hdfs = local.hdfs()
+        if hdfs is None:
+            _say("error: the HDFS minicluster is not answering; see `fleet cluster status`")
+            return 1
+        _say(f"live models in namespace {NAMESPACE} (really serving, on the process kubelet):")
+        try:
+            for line in seed_live(client, hdfs, _say):
+                _say(f"  {line}")
+        except (FleetError, RuntimeError) as exc:
+            _say(f"error: {exc}")
+            return 1
     _say(f"export KUBECONFIG={info.kubeconfig}")
     if args.no_tui:
         return 1 if stats.failures else 0
-    # The TUI is a separate area; import it only now (fleet never imports tui at load time).
-    tui_commands = importlib.import_module("tui.commands")
-    tui_args = argparse.Namespace(kubeconfig=str(info.kubeconfig), context=None,
-                                  namespaces=None, all_namespaces=True,
-                                  readonly=args.readonly, jobs=False)
-    return tui_commands.run(tui_args)
+    # The TUI is another area: go through the `fleet` entry point, the one dispatcher.
+    from fleet.cli import main as fleet_main
+
+    return fleet_main(["tui", "--kubeconfig", str(info.kubeconfig), "-A",
+                       *(["--readonly"] if args.readonly else [])])
