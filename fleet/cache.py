@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fleet import derive
-from fleet.errors import FleetError, Forbidden, Gone
+from fleet.errors import FleetError, Forbidden, Gone, NotFound
 from fleet.events import FleetChange, Key
 from fleet.kube import collection_path
 from fleet.model import (
@@ -27,6 +27,7 @@ from fleet.model import (
     MODEL_SERVER_COMPONENT,
     MODEL_URI_ENV,
     TRAINING_COMPONENTS,
+    Autoscaler,
     ConnectionState,
     EventRecord,
     ModelDeployment,
@@ -68,6 +69,9 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("Event", "v1", "events"),
 )
+# Opt-in (`FleetCache(..., autoscalers=True)`, the TUI): joined to Deployments by
+# spec.scaleTargetRef, so each ModelDeployment carries its HPA's min/max/current/targets.
+AUTOSCALERS = Resource("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers")
 
 
 _KEPT_ANNOTATIONS = ("deployment.kubernetes.io/", "kubernetes.io/change-cause")
@@ -115,6 +119,8 @@ class _Stores:
         self.jobs: dict[Key, TrainingJob] = {}
         self.events: dict[Key, EventRecord] = {}
         self.events_by_involved: dict[Key, set[str]] = defaultdict(set)
+        self.hpas: dict[Key, tuple[str, Autoscaler]] = {}  # (ns, hpa) -> (deployment, status)
+        self.hpas_by_dep: dict[Key, set[str]] = defaultdict(set)  # (ns, dep) -> hpa names
         self.models: dict[Key, ModelDeployment] = {}
         self.dirty: set[Key] = set()
         self.pending_dep_upserts: set[Key] = set()
@@ -205,6 +211,28 @@ class _Stores:
         self.events[key] = ev
         self.events_by_involved[(key[0], ev.involved_name)].add(key[1])
 
+    def _horizontalpodautoscaler(self, key: Key, obj: Obj, deleted: bool) -> None:
+        ns = key[0]
+        old = self.hpas.pop(key, None)
+        if old is not None:
+            self._unindex(self.hpas_by_dep, (ns, old[0]), key[1])
+            self.dirty.add((ns, old[0]))
+        if deleted:
+            return
+        kind, target = derive.hpa_target(obj)
+        if kind != "Deployment" or not target:
+            return
+        self.hpas[key] = (target, derive.autoscaler(obj))
+        self.hpas_by_dep[(ns, target)].add(key[1])
+        self.dirty.add((ns, target))
+
+    def hpa_for(self, ns: str, dep: str) -> Autoscaler | None:
+        """The HPA scaling `dep` (the first by name if several claim it)."""
+        names = self.hpas_by_dep.get((ns, dep))
+        if not names:
+            return None
+        return self.hpas[(ns, min(names))][1]
+
     # --- relist ---------------------------------------------------------------------------
     def keys_of(self, kind: str, namespace: str | None) -> list[Key]:
         store = {
@@ -213,6 +241,7 @@ class _Stores:
             "Pod": self.pods,
             "Job": self.jobs,
             "Event": self.events,
+            "HorizontalPodAutoscaler": self.hpas,
         }[kind]
         return [k for k in store if namespace is None or k[0] == namespace]
 
@@ -250,7 +279,7 @@ class _Stores:
             raw = self.deployments.get(key)
             if raw is None:
                 continue
-            model = derive.model_deployment(raw, self.pods_for(*key))
+            model = derive.model_deployment(raw, self.pods_for(*key), self.hpa_for(*key))
             if self.models.get(key) != model:
                 self.models[key] = model
                 self.pending_dep_deletes.discard(key)
@@ -378,8 +407,9 @@ class _Reflector(threading.Thread):
             except Gone:
                 log.info("%s: 410 Gone, relisting", self.name)
                 self.need_list = True
-            except Forbidden as exc:
-                # RBAC hides this type: serve the rest of the fleet without it, retry slowly.
+            except (Forbidden, NotFound) as exc:
+                # RBAC hides this type (or the API does not serve it, e.g. no autoscaling/v2):
+                # serve the rest of the fleet without it, retry slowly.
                 self.forbidden = exc.message
                 self.synced.set()
                 self.cache._connection_changed(exc.message)
@@ -402,7 +432,8 @@ class _Reflector(threading.Thread):
 class FleetCache:
     """Live model of the fleet, fed by list+watch; safe to read from any thread."""
 
-    def __init__(self, client: Any, namespaces: Sequence[str] | None = None) -> None:
+    def __init__(self, client: Any, namespaces: Sequence[str] | None = None, *,
+                 autoscalers: bool = False) -> None:
         self.client = client
         self.namespaces = list(namespaces) if namespaces else None
         self._lock = threading.RLock()
@@ -411,7 +442,8 @@ class FleetCache:
         self._wake = threading.Event()
         self._subscribers: list[Callable[[FleetChange], None]] = []
         scopes: Iterable[str | None] = self.namespaces or [None]
-        self._reflectors = [_Reflector(self, r, ns) for r in RESOURCES for ns in scopes]
+        resources = RESOURCES + ((AUTOSCALERS,) if autoscalers else ())
+        self._reflectors = [_Reflector(self, r, ns) for r in resources for ns in scopes]
         self._notifier: threading.Thread | None = None
         self._staged: threading.Thread | None = None
         self._connection = ConnectionState.CONNECTING
@@ -471,7 +503,7 @@ class FleetCache:
         for r in self._reflectors:
             try:
                 r.list_once()
-            except Forbidden as exc:
+            except (Forbidden, NotFound) as exc:
                 if r.res.kind == "Deployment":
                     raise
                 r.forbidden = exc.message  # e.g. no access to events: show the rest
@@ -529,6 +561,11 @@ class FleetCache:
             names = self._stores.events_by_involved.get((namespace, involved_name), ())
             evs = [self._stores.events[(namespace, n)] for n in names]
         return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+
+    def hpa_for(self, namespace: str, deployment_name: str) -> Autoscaler | None:
+        """The HorizontalPodAutoscaler whose scaleTargetRef is this Deployment, or None."""
+        with self._lock:
+            return self._stores.hpa_for(namespace, deployment_name)
 
     def pod_template(self, namespace: str, deployment_name: str) -> Obj | None:
         """The cached pod template (containers' name, image, MODEL_URI and probes), or None."""

@@ -16,6 +16,7 @@ from fleet.model import (
     NAME_LABEL,
     REVISION_ANNOTATION,
     VERSION_LABEL,
+    Autoscaler,
     ContainerStatus,
     EventRecord,
     JobState,
@@ -127,7 +128,8 @@ def is_model_deployment(dep: Obj) -> bool:
     return labels.get(COMPONENT_LABEL) == "model-server"
 
 
-def model_deployment(dep: Obj, pods: Iterable[PodSummary] = ()) -> ModelDeployment:
+def model_deployment(dep: Obj, pods: Iterable[PodSummary] = (),
+                     hpa: Autoscaler | None = None) -> ModelDeployment:
     """Project a raw Deployment (plus its pods) onto a `ModelDeployment`."""
     md, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
     labels = md.get("labels") or {}
@@ -161,6 +163,7 @@ def model_deployment(dep: Obj, pods: Iterable[PodSummary] = ()) -> ModelDeployme
         restarts=restarts,
         labels=dict(labels),
         generation=_int(md.get("generation")),
+        hpa=hpa,
     )
 
 
@@ -309,4 +312,63 @@ def event_record(ev: Obj) -> EventRecord:
         involved_uid=inv.get("uid", ""),
         field_path=inv.get("fieldPath", ""),
         source=source,
+    )
+
+
+# --- HorizontalPodAutoscalers (autoscaling/v2) ---------------------------------------------------
+
+def _metric_value(m: Obj | None, utilization: bool) -> str:
+    m = m or {}
+    if utilization and m.get("averageUtilization") is not None:
+        return f"{_int(m.get('averageUtilization'))}%"
+    for key in ("averageValue", "value"):
+        if m.get(key) is not None:
+            return str(m[key])
+    return "<unknown>"
+
+
+def _metric_name(spec: Obj) -> tuple[str, str]:
+    """(type key, metric name) of one autoscaling/v2 MetricSpec/MetricStatus."""
+    mtype = str(spec.get("type") or "")
+    key = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+           "Object": "object", "External": "external"}.get(mtype, mtype.lower())
+    body = spec.get(key) or {}
+    name = body.get("name") or (body.get("metric") or {}).get("name") or mtype
+    return key, str(name)
+
+
+def hpa_targets(hpa: Obj) -> tuple[str, ...]:
+    """kubectl get hpa's TARGETS, one per metric: `cpu: 12%/70%`, `cpu: <unknown>/70%`."""
+    spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
+    current = {_metric_name(m): m for m in status.get("currentMetrics") or []}
+    out = []
+    for m in spec.get("metrics") or []:
+        key, name = _metric_name(m)
+        target = (m.get(key) or {}).get("target") or {}
+        util = target.get("type") == "Utilization"
+        cur = (current.get((key, name)) or {}).get(key) or {}
+        out.append(f"{name}: {_metric_value(cur.get('current'), util)}/"
+                   f"{_metric_value(target, util)}")
+    return tuple(out)
+
+
+def hpa_target(hpa: Obj) -> tuple[str, str]:
+    """(kind, name) of the HPA's scaleTargetRef."""
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    return ref.get("kind", ""), ref.get("name", "")
+
+
+def autoscaler(hpa: Obj) -> Autoscaler:
+    md, spec, status = hpa.get("metadata") or {}, hpa.get("spec") or {}, hpa.get("status") or {}
+    return Autoscaler(
+        name=md.get("name", ""),
+        min_replicas=_int(spec.get("minReplicas"), 1),
+        max_replicas=_int(spec.get("maxReplicas")),
+        current_replicas=_int(status.get("currentReplicas")),
+        desired_replicas=_int(status.get("desiredReplicas")),
+        targets=hpa_targets(hpa),
+        last_scale=parse_time(status.get("lastScaleTime")),
+        conditions=tuple(PodCondition(c.get("type", ""), c.get("status", ""),
+                                      c.get("reason", ""), c.get("message", ""))
+                         for c in status.get("conditions") or []),
     )

@@ -51,6 +51,20 @@ class ConnectionState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Autoscaler:
+    """A HorizontalPodAutoscaler (autoscaling/v2) whose scaleTargetRef is a Deployment."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int
+    desired_replicas: int
+    targets: tuple[str, ...] = ()  # kubectl's TARGETS, e.g. "cpu: 12%/70%"
+    last_scale: datetime | None = None
+    conditions: tuple[PodCondition, ...] = ()  # AbleToScale, ScalingActive, ScalingLimited
+
+
+@dataclass(frozen=True, slots=True)
 class ModelDeployment:
     namespace: str
     name: str
@@ -75,6 +89,7 @@ class ModelDeployment:
     restarts: int = 0
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     generation: int = 0  # metadata.generation: pass as `expected_generation` to ops
+    hpa: Autoscaler | None = None  # the HPA scaling this Deployment, if any
 
     @property
     def key(self) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 from textual import work
 
 from fleet.model import ModelDeployment
-from tui.messages import ActionFinished
+from tui.messages import ActionFinished, DeployFinished, DeployProgress
 from tui.plans import (
     Plan,
     bulk_rollback_plan,
@@ -23,6 +23,7 @@ from tui.plans import (
     undo_plan,
 )
 from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
+from tui.screens.deploy import DeployFormScreen, DeployProgressScreen, plan_lines
 from tui.screens.picker import PickerScreen
 
 UNDO_WINDOWS = [("5m", "last 5 minutes"), ("15m", "last 15 minutes"), ("30m", "last 30 minutes"),
@@ -185,3 +186,99 @@ class ActionsMixin:
         if self.deployments.marked:
             self.main.action_clear_marks()
 
+
+
+class DeployState:
+    """What a running (or finished) deploy said, so its progress screen can be reopened."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.progress = ""
+        self.outcome: Any = None
+        self.done = False
+
+
+class DeployMixin:
+    """`D`: the deploy form, its confirmation, and the deploy itself in a worker."""
+
+    backend: Any
+
+    def action_deploy(self) -> None:
+        if self.refuse("deploy"):
+            return
+        ns = self.deploy_namespace()
+
+        def got(checked: tuple[Any, Any] | None) -> None:
+            if checked is None:
+                return
+            spec, dry = checked
+            self.push_screen(ConfirmScreen(f"Deploy {spec.namespace}/{spec.name}?",
+                                           plan_lines(spec, dry), "Deploy", danger=False),
+                             lambda ok: ok and self.start_deploy(spec))
+
+        self.push_screen(DeployFormScreen(ns), got)
+
+    def start_deploy(self, spec: Any) -> None:
+        key = (spec.namespace, spec.name)
+        self.deploys[key] = DeployState()
+        self.push_screen(DeployProgressScreen(key, []))
+        self.run_deploy(spec)
+
+    @work(thread=True, exit_on_error=False, group="deploy")
+    def run_deploy(self, spec: Any) -> None:
+        key = (spec.namespace, spec.name)
+        try:
+            result = self.backend.deploy(
+                spec, on_message=lambda line: self.post_message(
+                    DeployProgress(key, "message", line)),
+                on_progress=lambda line: self.post_message(
+                    DeployProgress(key, "progress", line)))
+        except Exception as exc:  # noqa: BLE001 - shown on the progress screen and notified
+            self.post_message(DeployFinished(key, error=error_text(exc)))
+            return
+        self.post_message(DeployFinished(key, result=result))
+
+    def _deploy_screen(self, key: tuple[str, str]) -> DeployProgressScreen | None:
+        screen = self.screen
+        return screen if isinstance(screen, DeployProgressScreen) and screen.key == key else None
+
+    def on_deploy_progress(self, message: DeployProgress) -> None:
+        state = self.deploys.setdefault(message.key, DeployState())
+        screen = self._deploy_screen(message.key)
+        if message.kind == "progress":
+            if not state.progress:  # the objects exist: follow the Deployment in the panel
+                self.main.query_one("#progress").watch_keys([message.key],
+                                                            self.deployments.records)
+            state.progress = message.line
+            if screen is not None:
+                screen.set_progress(message.line)
+        else:
+            state.lines.append(message.line)
+            if screen is not None:
+                screen.add_message(message.line)
+
+    def on_deploy_finished(self, message: DeployFinished) -> None:
+        from rich.text import Text
+
+        state = self.deploys.setdefault(message.key, DeployState())
+        state.done = True
+        name = f"{message.key[0]}/{message.key[1]}"
+        r = message.result
+        if message.error:
+            text, ok = Text(f"deploy failed: {message.error}", style="bold red"), False
+        elif r is not None and r.available:
+            text = Text(f"deployment.apps/{r.name} is Available: {r.ready}/{r.replicas} pods "
+                        f"ready after {r.elapsed_s:.0f}s"
+                        + (f"; route {r.route}" if r.route else ""), style="bold green")
+            ok = True
+        else:
+            failure = getattr(r, "failure", "") or "not Available"
+            text = Text(f"not Available: {failure}; the objects are left as they are",
+                        style="bold red")
+            ok = False
+        state.outcome = text
+        screen = self._deploy_screen(message.key)
+        if screen is not None:
+            screen.set_outcome(text)
+        self.notify(text.plain, title=f"deploy {name}", severity="information" if ok else "error",
+                    timeout=10)

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from fleet.model import ConnectionState, ModelDeployment
-from tui.actions import ActionsMixin, error_text
+from tui.actions import ActionsMixin, DeployMixin, DeployState, error_text
 from tui.backend import PERMISSIONS
 from tui.coalesce import ChangeBuffer
 from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, utcnow
@@ -31,13 +31,16 @@ from tui.view import Key, TableModel
 log = logging.getLogger(__name__)
 Factory = Callable[[str | None, list[str] | None], Any]
 MIN_APPLY_INTERVAL = 0.1  # seconds between two table batches (≈10 Hz at most)
-WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave"}
-TARGET_ACTIONS = WRITE_ACTIONS - {"undo_wave"} | {"detail", "probes", "history"}
+WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy"}
+TARGET_ACTIONS = WRITE_ACTIONS - {"undo_wave", "deploy"} | {"detail", "probes", "history", "logs"}
+# app action -> PERMISSIONS key; reads (logs, probe now, predict) are allowed in --readonly
 PERM_OF = {"rollback": "rollback", "rollout": "rollout", "restart": "restart",
-           "pause_resume": "pause", "scale": "scale", "undo_wave": "rollback"}
+           "pause_resume": "pause", "scale": "scale", "undo_wave": "rollback",
+           "deploy": "deploy", "logs": "logs", "probe_now": "portforward",
+           "predict": "portforward"}
 
 
-class FleetApp(ActionsMixin, App):
+class FleetApp(ActionsMixin, DeployMixin, App):
     """The on-call TUI. `backend_factory(context, namespaces)` builds the cluster adapter."""
 
     CSS_PATH = "fleet.tcss"
@@ -55,6 +58,8 @@ class FleetApp(ActionsMixin, App):
         Binding("z", "pause_resume", "Pause/Resume", id="fleet.pause_resume"),
         Binding("o", "rollout", "Rollout", id="fleet.rollout"),
         Binding("W", "undo_wave", "Undo recent", id="fleet.undo_wave"),
+        Binding("D", "deploy", "Deploy", id="fleet.deploy"),
+        Binding("l", "logs", "Logs", id="fleet.logs"),
         Binding("N", "namespace", "Namespace", show=False, id="fleet.namespace"),
         Binding("C", "context", "Context", show=False, id="fleet.context"),
     ]
@@ -86,6 +91,7 @@ class FleetApp(ActionsMixin, App):
         self._rows_shown = False
         self.main = MainScreen(self.deployments, self.jobs)
         self.ready_at: float | None = None  # monotonic time of the first full table
+        self.deploys: dict[Key, DeployState] = {}
 
     # -- start-up ------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -225,13 +231,15 @@ class FleetApp(ActionsMixin, App):
 
     def denied(self, action: str, targets: list[ModelDeployment] | None = None) -> str | None:
         """Why `action` is disabled for the current targets, or None if it is allowed."""
-        if self.readonly:
+        if self.readonly and action in WRITE_ACTIONS:
             return "read-only mode (--readonly)"
         perm = PERM_OF.get(action)
         if perm is None:
             return None
         if action == "undo_wave":
             namespaces = {k[0] for k in self.deployments.records}
+        elif action == "deploy":
+            namespaces = {self.deploy_namespace()}
         else:
             namespaces = {d.namespace for d in (targets if targets is not None else
                                                 self.target_records())}
@@ -243,10 +251,17 @@ class FleetApp(ActionsMixin, App):
                 return reason or f"RBAC: cannot {verb} {what} in namespace {ns}"
         return None
 
+    def deploy_namespace(self) -> str:
+        """Where `D` deploys by default: the one watched namespace, else the cursor row's."""
+        if self.namespaces and len(self.namespaces) == 1:
+            return self.namespaces[0]
+        rec = self._cursor_record()
+        return rec.namespace if rec is not None else "default"
+
     def unknown_permission(self, action: str, targets: list[ModelDeployment]) -> str | None:
         """Why RBAC for `action` is unknown for these targets (the access review failed)."""
         perm = PERM_OF.get(action)
-        if perm is None or self.readonly:
+        if perm is None or (self.readonly and action in WRITE_ACTIONS):
             return None
         for ns in sorted({d.namespace for d in targets}):
             ok, reason = self.permissions.get((ns, perm), (True, ""))
@@ -258,7 +273,8 @@ class FleetApp(ActionsMixin, App):
         """Update the footer and the reason line when the answer for the cursor row changes."""
         targets = self.target_records()
         reasons = {}
-        for action in ("rollback", "scale", "restart", "pause_resume", "rollout"):
+        for action in ("rollback", "scale", "restart", "pause_resume", "rollout", "deploy",
+                       "logs"):
             why = self.denied(action, targets) if targets else None
             if why:
                 reasons.setdefault(f"disabled — {why}", []).append(action.replace("_", "/"))
@@ -266,7 +282,7 @@ class FleetApp(ActionsMixin, App):
                 reasons.setdefault(unknown, []).append(action.replace("_", "/"))
         if self.readonly:
             line = "read-only mode (--readonly): rollback, scale, restart, pause/resume, " \
-                   "rollout and undo are disabled"
+                   "rollout, undo and deploy are disabled"
         else:
             line = "; ".join(f"{', '.join(acts)} {why}" for why, acts in reasons.items())
         if line != self._perm_state:
@@ -298,9 +314,13 @@ class FleetApp(ActionsMixin, App):
                 return None if isinstance(self.screen, MainScreen) else False
             if action in ("detail", "probes", "history") and len(targets) > 1:
                 return True  # opens the cursor row
-        if action in WRITE_ACTIONS and self.denied(action) is not None:
+        if action in PERM_OF and self.denied(action) is not None:
             return None
         return True
+
+    def refuse(self, action: str) -> bool:
+        """Notify why `action` is disabled (True) or allow it (False)."""
+        return self._refuse(action)
 
     def _refuse(self, action: str) -> bool:
         why = self.denied(action)
@@ -334,6 +354,41 @@ class FleetApp(ActionsMixin, App):
 
     def action_history(self) -> None:
         self.open_detail("revisions")
+
+    def action_logs(self) -> None:
+        """`l`: the log view of a pod of the deployment (a picker, default the newest unready
+        pod; straight in when there is only one)."""
+        if self._refuse("logs"):
+            return
+        rec = self._cursor_record()
+        if rec is not None:
+            self.load_log_pods(rec.namespace, rec.name)
+
+    @work(thread=True, exit_on_error=False, group="pick")
+    def load_log_pods(self, ns: str, name: str) -> None:
+        try:
+            pods = self.backend.pods(ns, name)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(error_text(exc), title="cannot list pods", severity="error")
+            return
+        self.call_later_safe(self.pick_log_pod, ns, name, pods)
+
+    def pick_log_pod(self, ns: str, name: str, pods: list[Any]) -> None:
+        from tui.render_detail import pod_status
+        from tui.screens.logs import LogScreen
+
+        if not pods:
+            self.notify(f"deployment {ns}/{name} has no pods", severity="warning")
+            return
+        if len(pods) == 1:
+            self.push_screen(LogScreen(ns, pods[0].name))
+            return
+        newest = sorted(pods, key=lambda p: (p.created is not None, p.created or 0),
+                        reverse=True)
+        default = next((p for p in newest if not p.ready), newest[0])
+        opts = [(p.name, f"{p.name}  {pod_status(p)}  restarts {p.restarts}") for p in newest]
+        self.push_screen(PickerScreen(f"Logs of a pod of {ns}/{name}", opts, default.name),
+                         lambda pod: pod and self.push_screen(LogScreen(ns, pod)))
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

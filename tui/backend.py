@@ -8,11 +8,17 @@ pass a fake with the same methods.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleet.events import FleetChange
+
+if TYPE_CHECKING:
+    from fleet.model import Autoscaler, EventRecord
+    from fleet.ops.deploy import DeployResult, DeploySpec
+    from fleet.ops.logs import LogOptions
+    from fleet.ops.predict import PredictResult, ProbeResult
 
 Key = tuple[str, str]
 
@@ -23,7 +29,63 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
     "restart": ("patch", "deployments", None),
     "pause": ("patch", "deployments", None),
     "scale": ("patch", "deployments", "scale"),
+    "deploy": ("create", "deployments", None),
+    "portforward": ("create", "pods", "portforward"),
+    "logs": ("get", "pods", "log"),
 }
+
+# events that tell how a Deployment was scaled (the HPA's and the controller's)
+SCALING_REASONS = {"SuccessfulRescale", "FailedRescale", "FailedGetResourceMetric",
+                   "FailedComputeMetricsReplicas", "FailedGetScale", "ScalingReplicaSet"}
+
+
+class LogLines(Protocol):
+    """An open log stream (`fleet.ops.logs.LogStream`): iterate for lines; `close()` from any
+    thread ends the iteration."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """What the app and its screens may call (from thread workers: every method may block).
+    `KubeBackend` implements it against a cluster, tests/tui/fakes.py in memory."""
+
+    context: str
+    kubeconfig: str | None
+
+    def connect(self) -> None: ...
+    def start(self, on_change: Callable[[FleetChange], None]) -> None: ...
+    def snapshot(self) -> FleetChange: ...
+    def stop(self) -> None: ...
+    def contexts(self) -> list[str]: ...
+    def list_namespaces(self) -> list[str]: ...
+    def can_i(self, action: str, namespace: str) -> tuple[bool, str]: ...
+    def history(self, namespace: str, name: str) -> tuple[int, list[Any]]: ...
+    def pods(self, namespace: str, name: str) -> list[Any]: ...
+    def events(self, namespace: str, name: str) -> list[Any]: ...
+    def probes(self, namespace: str, name: str) -> Any: ...
+    def scaling(self, namespace: str, name: str
+                ) -> tuple[Autoscaler | None, list[EventRecord]]: ...
+    def rollback(self, ns: str, name: str, to_revision: int = 0,
+                 generation: int | None = None) -> Any: ...
+    def rollout(self, ns: str, name: str, model_uri: str | None, image: str | None,
+                reason: str | None, version: str | None = None) -> Any: ...
+    def scale(self, ns: str, name: str, replicas: int, current: int | None = None) -> Any: ...
+    def restart(self, ns: str, name: str) -> Any: ...
+    def pause(self, ns: str, name: str) -> Any: ...
+    def resume(self, ns: str, name: str) -> Any: ...
+    def run_bulk(self, operation: Callable[[str, str], Any], targets: list[Key]) -> Any: ...
+    def undo_candidates(self, within: timedelta) -> list[Any]: ...
+    def undo_wave(self, candidates: list[Any]) -> Any: ...
+    def deploy(self, spec: DeploySpec, *, dry_run: bool = False, timeout: float = 300.0,
+               on_message: Callable[[str], None] | None = None,
+               on_progress: Callable[[str], None] | None = None) -> DeployResult: ...
+    def probe_now(self, ns: str, pod: str, container: str | None = None) -> ProbeResult: ...
+    def predict(self, ns: str, name: str, pod: str | None = None) -> PredictResult: ...
+    def log_containers(self, ns: str, pod: str) -> tuple[list[str], str]: ...
+    def open_log(self, ns: str, pod: str, container: str, options: LogOptions) -> LogLines: ...
 
 
 class KubeBackend:
@@ -43,6 +105,8 @@ class KubeBackend:
         self._unsubscribe: Callable[[], None] | None = None
         self._started = False
         self._rows_shown = threading.Event()
+        self._forwarder: Any = None
+        self._forwarder_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
     def _connect(self) -> None:
@@ -51,7 +115,7 @@ class KubeBackend:
 
         self.client = KubeClient.from_kubeconfig(self.kubeconfig, self.context_name)
         self.context_name = self.context_name or getattr(self.client, "context", None)
-        self.cache = FleetCache(self.client, namespaces=self.namespaces)
+        self.cache = FleetCache(self.client, namespaces=self.namespaces, autoscalers=True)
 
     def connect(self) -> None:
         """Build the client and the watch cache (does not start it)."""
@@ -127,6 +191,69 @@ class KubeBackend:
         pods = self.cache.pods_for(namespace, name)
         events = self.cache.events_about(namespace, [p.name for p in pods])
         return probes.report(namespace, name, template, pods, events)
+
+    def scaling(self, namespace: str, name: str) -> tuple[Any, list[Any]]:
+        """(the HPA scaling the Deployment or None, its scaling events newest first): the
+        HPA's rescales and the Deployment controller's ScalingReplicaSet, from the cache."""
+        hpa = self.cache.hpa_for(namespace, name)
+        names = [name] + ([hpa.name] if hpa is not None else [])
+        events = [e for e in self.cache.events_about(namespace, names)
+                  if e.reason in SCALING_REASONS
+                  or e.involved_kind == "HorizontalPodAutoscaler"]
+        return hpa, events
+
+    # -- pods: probe now, one prediction, logs -----------------------------------------
+    def _port_forwarder(self) -> Any:
+        """One `PortForwarder` (it loads the kubeconfig once) for every tunnel."""
+        from fleet.portforward import PortForwarder
+
+        with self._forwarder_lock:
+            if self._forwarder is None:
+                self._forwarder = PortForwarder(self.kubeconfig, self.context_name)
+            return self._forwarder
+
+    def probe_now(self, ns: str, pod: str, container: str | None = None) -> Any:
+        """fleet.ops.predict.probe_now: the pod's readiness httpGet, now, through a tunnel."""
+        from fleet.ops import predict
+
+        return predict.probe_now(self.client, ns, pod, container=container,
+                                 forwarder=self._port_forwarder())
+
+    def predict(self, ns: str, name: str, pod: str | None = None) -> Any:
+        """fleet.ops.predict.predict with the example input built from the model's metadata."""
+        from fleet.ops import predict
+
+        return predict.predict(self.client, ns, name, example=True, pod=pod,
+                               forwarder=self._port_forwarder())
+
+    def log_containers(self, ns: str, pod: str) -> tuple[list[str], str]:
+        """(every container of the pod in spec order, kubectl's default one)."""
+        from urllib.parse import quote
+
+        from fleet.kube import collection_path
+        from fleet.ops import logs
+
+        obj = self.client.get(f"{collection_path('v1', 'pods', ns)}/{quote(pod, safe='')}")
+        names = logs.all_container_names(obj)
+        default = (logs.pod_containers(obj) or names or [""])[0]
+        return names, default
+
+    def open_log(self, ns: str, pod: str, container: str, options: Any) -> Any:
+        from fleet.ops import logs
+
+        return logs.open_stream(self.client, ns, pod, container, options)
+
+    # -- deploy --------------------------------------------------------------------------
+    def deploy(self, spec: Any, *, dry_run: bool = False, timeout: float = 300.0,
+               on_message: Callable[[str], None] | None = None,
+               on_progress: Callable[[str], None] | None = None) -> Any:
+        """fleet.ops.deploy.deploy: validate, preflight and server dry run before any write,
+        then apply and wait until Available (`result.available`, `result.failure`)."""
+        from fleet.ops import deploy
+
+        result, _objs = deploy.deploy(self.client, spec, dry_run=dry_run, timeout=timeout,
+                                      on_message=on_message, on_progress=on_progress)
+        return result
 
     # -- actions ---------------------------------------------------------------------
     def rollback(self, ns: str, name: str, to_revision: int = 0,

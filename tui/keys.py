@@ -27,11 +27,22 @@ KEYMAP: list[tuple[str, str, str, str]] = [
     ("Act", "z", "app.pause_resume", "pause / resume the rollout"),
     ("Act", "o", "app.rollout", "roll out a new model URI or image"),
     ("Act", "W", "app.undo_wave", "incident: undo every rollout started within a time window"),
+    ("Act", "D", "app.deploy", "deploy a new model (form: name, model URI, version, mode, "
+     "replicas; dry run, confirm, progress until Available)"),
+    ("Pods", "l", "app.logs", "logs of a pod of the deployment (picker; default the newest "
+     "unready pod; in the Pods tab the highlighted one)"),
     ("Select", "Space", "screen.mark", "mark / unmark the row for bulk actions"),
     ("Select", "A", "screen.mark_all", "mark every row in view"),
     ("Select", "c", "screen.clear_marks", "clear the marks"),
-    ("Detail", "1 2 3 4", "", "revisions, pods, probes, events tabs"),
+    ("Detail", "1 2 3 4 5", "", "revisions, pods, probes, events, scaling (HPA) tabs"),
     ("Detail", "b", "", "set the diff base revision (diff: base → highlighted)"),
+    ("Detail", "P", "", "run the readiness probe now against a pod: status, body head, latency"),
+    ("Detail", "x", "", "send the example prediction (zeros from the model's metadata)"),
+    ("Logs", "f", "", "follow on/off (streams and sticks to the tail; reconnects)"),
+    ("Logs", "p", "", "previous container instance on/off"),
+    ("Logs", "c", "", "choose the container"),
+    ("Logs", "/", "", "filter lines (highlighted); Esc clears"),
+    ("Logs", "w t", "", "wrap lines; show timestamps"),
     ("App", "Ctrl+P", "app.command_palette", "command palette (every action)"),
     ("App", "?", "app.help", "this help"),
     ("App", "q", "app.quit", "quit"),
@@ -51,4 +62,5 @@ def palette_entries(app: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-_WRITES = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave"}
+_WRITES = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
+           "logs"}  # (logs: a read, but RBAC may forbid it; the help says why)

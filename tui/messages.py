@@ -42,3 +42,55 @@ class DetailLoaded(Message):
     part: str
     payload: Any
     error: str | None = None
+
+
+@dataclass
+class DeployProgress(Message):
+    """A line from `fleet.ops.deploy.deploy`: `kind` "message" (created, warnings) or
+    "progress" (pods created/ready of N, the last event)."""
+
+    key: tuple[str, str]
+    kind: str
+    line: str
+
+
+@dataclass
+class DeployFinished(Message):
+    """The deploy worker is done: `result` (a `DeployResult`) or `error` (nothing written when
+    it failed before applying)."""
+
+    key: tuple[str, str]
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class DeployChecked(Message):
+    """The form's pre-flight (RBAC + server-side dry run) answered: `result` or `error`."""
+
+    spec: Any
+    result: Any = None
+    error: str | None = None
+
+
+class LogsPending(Message):
+    """The log worker buffered lines; the log view drains them (coalesced, bounded)."""
+
+
+@dataclass
+class LogStatus(Message):
+    """The log worker's state: streaming, reconnecting, ended, or an error."""
+
+    session: int
+    text: str
+    error: bool = False
+
+
+@dataclass
+class PodCheckFinished(Message):
+    """Probe-now or the example prediction finished: the report to show."""
+
+    title: str
+    body: list[Any]
+    ok: bool
+

@@ -115,3 +115,75 @@ def probe_report(report: ProbeReport, now: datetime | None = None) -> Renderable
     else:
         parts.append(ev)
     return Group(Text(f"probe health: {report.health}", style="bold"), *parts)
+
+
+# --- probe now, one prediction, autoscaler ------------------------------------------------------
+
+def _json_head(value: object, limit: int = 1200) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
+                                                           default=str)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def probe_result_lines(r) -> list[RenderableType]:
+    """`fleet.ops.predict.ProbeResult`: status code, body head, latency."""
+    style = "bold green" if r.ok else "bold red"
+    return [
+        Text.assemble(("GET ", "dim"), r.url, ("  via ", "dim"), r.via,
+                      ("  container ", "dim"), r.container),
+        Text.assemble(("status ", "dim"), (str(r.status), style),
+                      ("  success" if r.ok else "  failure (the kubelet counts 200-399)", style)),
+        Text.assemble(("latency ", "dim"), f"{r.latency_ms:.1f} ms",
+                      ("   connect ", "dim"), f"{r.connect_ms:.1f} ms"),
+        Text("body (head):", style="dim"),
+        Text(r.body_head or "(empty)"),
+    ]
+
+
+def predict_result_lines(r) -> list[RenderableType]:
+    """`fleet.ops.predict.PredictResult`: who answered, status, latency, request and answer."""
+    style = "bold green" if r.ok else "bold red"
+    lines: list[RenderableType] = [
+        Text.assemble(("pod ", "dim"), r.pod, ("  model ", "dim"), r.model,
+                      ("  protocol ", "dim"), r.protocol, ("  via ", "dim"), r.via),
+        Text.assemble(("POST ", "dim"), r.path, ("  status ", "dim"), (str(r.status), style)),
+        Text.assemble(("latency ", "dim"), f"{r.latency_ms:.1f} ms",
+                      ("   connect ", "dim"), f"{r.connect_ms:.1f} ms"),
+    ]
+    if not r.ok:
+        lines.append(Text.assemble(("model error: ", "bold red"), r.error or "-"))
+    lines += [Text("request (the example input):", style="dim"), Text(_json_head(r.request)),
+              Text("response:", style="dim"), Text(_json_head(r.response))]
+    return lines
+
+
+def hpa_line(hpa) -> Text:
+    """`hpa digits 1–5 current 2 desired 3 cpu: 12%/70%` (kubectl get hpa's columns)."""
+    if hpa is None:
+        return Text("no HorizontalPodAutoscaler: replicas are set by hand", style="dim")
+    text = Text.assemble(("hpa ", "dim"), (hpa.name, "bold"),
+                         ("  min ", "dim"), str(hpa.min_replicas),
+                         ("  max ", "dim"), str(hpa.max_replicas),
+                         ("  current ", "dim"), str(hpa.current_replicas),
+                         ("  desired ", "dim"), str(hpa.desired_replicas),
+                         ("  targets ", "dim"), ", ".join(hpa.targets) or "-")
+    limited = next((c for c in hpa.conditions if c.type == "ScalingLimited"
+                    and c.status == "True"), None)
+    if limited is not None:
+        text.append(f"  limited: {limited.reason}", style="yellow")
+    return text
+
+
+def hpa_report(hpa, now: datetime | None = None) -> RenderableType:
+    if hpa is None:
+        return hpa_line(None)
+    conds = Table(title="conditions", title_justify="left", expand=True)
+    for col in ("type", "status", "reason", "message"):
+        conds.add_column(col)
+    for c in hpa.conditions:
+        conds.add_row(c.type, c.status, c.reason, c.message)
+    last = Text(f"last scale: {age(hpa.last_scale, now)} ago" if hpa.last_scale
+                else "last scale: never", style="dim")
+    return Group(hpa_line(hpa), last, conds)

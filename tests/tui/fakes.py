@@ -7,7 +7,8 @@ generation like `fleet.ops.rollback`, and builds history with fleet core's `revi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from fleet.model import (
     JobState,
     ModelDeployment,
     OpResult,
+    PodSummary,
     ProbeHealth,
     ProbeReport,
     ProbeSpec,
@@ -65,6 +67,26 @@ class FakeBackend:
         self.sidecars: set[tuple[str, str]] = set()
         self.candidates: list = []  # what undo_candidates answers
         self.stopped = 0
+        self.pod_list: dict[tuple[str, str], list[PodSummary]] = {}  # (ns, deployment) -> pods
+        self.containers: dict[str, list[str]] = {}  # pod -> containers (default: ["server"])
+        # (pod, container, previous) -> one list of lines per stream opening, in order; a
+        # stream ends after its lines (the server closed it), unless `hold` keeps it open
+        self.logs: dict[tuple[str, str, bool], list[list[str]]] = {}
+        self.log_errors: dict[tuple[str, str, bool], Exception] = {}
+        self.log_opens: list[tuple[str, str, str, object]] = []  # (ns, pod, container, opts)
+        self.streams: list[FakeLogStream] = []
+        self.hold = True  # follow streams stay open after their lines until closed
+        self.hpas: dict[tuple[str, str], object] = {}  # (ns, deployment) -> Autoscaler
+        self.scaling_events: list[EventRecord] = []
+        self.probe_answer: object = None  # a ProbeResult, or an Exception to raise
+        self.predict_answer: object = None  # a PredictResult, or an Exception to raise
+        self.deploy_error: Exception | None = None  # raised by the dry run (pre-flight)
+        self.deploy_steps: list[tuple[str, str]] = [  # what deploy() reports, in order
+            ("message", "service/{name} created (server-side apply)"),
+            ("message", "deployment.apps/{name} created (server-side apply)"),
+            ("progress", "pods created 0/{n}, ready 0/{n}"),
+            ("progress", "pods created {n}/{n}, ready {n}/{n}")]
+        self.deploy_gate: threading.Event | None = None  # deploy() waits for it mid-way
 
     def connect(self) -> None:
         pass
@@ -136,13 +158,80 @@ class FakeBackend:
         dep, rss = self.raw_objects(ns, name)
         return self.generation((ns, name)), revisions_of(dep, rss)
 
-    def pods(self, ns: str, name: str) -> list:
-        return []
-
     def events(self, ns: str, name: str) -> list:
         return [EventRecord(ns, f"{name}.1", "Warning", "Unhealthy", "Readiness probe failed: "
                             "HTTP probe failed with statuscode: 503", 4, NOW, NOW, "Pod",
                             f"{name}-abc", "uid")]
+
+    def pods(self, ns: str, name: str) -> list:
+        return list(self.pod_list.get((ns, name), []))
+
+    def scaling(self, ns: str, name: str):
+        self.calls.append(("scaling", ns, name, {}))
+        return self.hpas.get((ns, name)), list(self.scaling_events)
+
+    def log_containers(self, ns: str, pod: str) -> tuple[list[str], str]:
+        names = self.containers.get(pod, ["server"])
+        return names, names[0]
+
+    def open_log(self, ns: str, pod: str, container: str, options) -> FakeLogStream:
+        """Like `fleet.ops.logs.open_stream`: records the options, raises the configured error
+        (a container still waiting, no previous instance), else the next scripted stream."""
+        self.log_opens.append((ns, pod, container, options))
+        key = (pod, container, options.previous)
+        if key in self.log_errors:
+            raise self.log_errors[key]
+        scripted = self.logs.get(key, [])
+        lines = scripted.pop(0) if scripted else []
+        stream = FakeLogStream(lines, hold=self.hold and options.follow and not scripted)
+        self.streams.append(stream)
+        return stream
+
+    def probe_now(self, ns: str, pod: str, container: str | None = None):
+        self.calls.append(("probe_now", ns, pod, {"container": container}))
+        if isinstance(self.probe_answer, Exception):
+            raise self.probe_answer
+        return self.probe_answer
+
+    def predict(self, ns: str, name: str, pod: str | None = None):
+        self.calls.append(("predict", ns, name, {"pod": pod}))
+        if isinstance(self.predict_answer, Exception):
+            raise self.predict_answer
+        return self.predict_answer
+
+    def deploy(self, spec, *, dry_run=False, timeout=300.0, on_message=None, on_progress=None):
+        """Records the spec; the dry run raises `deploy_error` (a refused pre-flight), the real
+        run reports `deploy_steps`, then the Deployment appears in the watch like a new one."""
+        from fleet.ops.deploy import DeployObject, DeployResult
+
+        self.calls.append(("deploy", spec.namespace, spec.name,
+                           {"spec": spec, "dry_run": dry_run}))
+        if dry_run and self.deploy_error is not None:
+            raise self.deploy_error
+        n = spec.replicas if spec.replicas is not None else 1
+        result = DeployResult(spec.namespace, spec.name, route=f"/models/{spec.name} on "
+                              "fleet-system/fleet-gateway", dry_run=dry_run,
+                              objects=[DeployObject(k, spec.name) for k in (
+                                  "Service", "Deployment", "PodDisruptionBudget",
+                                  "HorizontalPodAutoscaler", "HTTPRoute")])
+        if dry_run:
+            return result
+        for i, (kind, line) in enumerate(self.deploy_steps):
+            text = line.format(name=spec.name, n=n)
+            (on_message if kind == "message" else on_progress)(text)
+            if i == 1:
+                rec = deployment(0, ns=spec.namespace, name=spec.name, model_uri=spec.model_uri,
+                                 version=spec.version or "", desired=n, ready=0, available=0,
+                                 updated=0, revision=1,
+                                 rollout_state=RolloutState.PROGRESSING)
+                self.records[rec.key] = rec
+                self.emit(FleetChange(deployments_upserted=[rec]))
+            if i == 2 and self.deploy_gate is not None:  # waiting for the pods
+                self.deploy_gate.wait(10)
+        self.update((spec.namespace, spec.name), ready=n, available=n, updated=n,
+                    rollout_state=RolloutState.COMPLETE)
+        result.available, result.ready, result.replicas, result.elapsed_s = True, n, n, 3.0
+        return result
 
     def probes(self, ns: str, name: str) -> ProbeReport:
         spec = ProbeSpec("server", "readiness", "http-get", "http://:8080/v1/models/m", 5, 1, 10,
@@ -198,3 +287,36 @@ class FakeBackend:
         from fleet.ops.bulk import run_bulk
 
         return run_bulk(operation, targets)
+
+
+class FakeLogStream:
+    """A `LogStream` stand-in: yields its lines, then ends (the server closed it) or, with
+    `hold`, blocks like a followed log until `close()` (from any thread) or `more()` lines."""
+
+    def __init__(self, lines: list[str], hold: bool = False) -> None:
+        self._lines = list(lines)
+        self._hold = hold
+        self._cond = threading.Condition()
+        self.closed = False
+
+    def more(self, lines: list[str], end: bool = False) -> None:
+        with self._cond:
+            self._lines.extend(lines)
+            if end:
+                self._hold = False
+            self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            with self._cond:
+                while not self._lines and self._hold and not self.closed:
+                    self._cond.wait(0.5)
+                if self.closed or not self._lines:
+                    return
+                line = self._lines.pop(0)
+            yield line
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()

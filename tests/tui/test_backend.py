@@ -101,3 +101,41 @@ async def test_quit_returns_within_a_second_with_the_api_black_holed(tmp_path):
         assert time.monotonic() - t0 < 1.0
         cache = backends[0].cache
         assert eventually(lambda: cache._stop.is_set(), timeout=2)
+
+
+def test_hpas_join_their_deployment_by_scale_target_ref():
+    api = _api()
+    hpa = {"metadata": {"name": "resnet-hpa", "namespace": "ns1"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": "resnet"},
+                    "minReplicas": 2, "maxReplicas": 6,
+                    "metrics": [{"type": "Resource", "resource": {
+                        "name": "cpu", "target": {"type": "Utilization",
+                                                  "averageUtilization": 70}}}]},
+           "status": {"currentReplicas": 3, "desiredReplicas": 4,
+                      "currentMetrics": [{"type": "Resource", "resource": {
+                          "name": "cpu", "current": {"averageUtilization": 91}}}]}}
+    other = {"metadata": {"name": "elsewhere", "namespace": "ns1"},
+             "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "resnet"},
+                      "maxReplicas": 2}}
+    api.lists[collection_path("autoscaling/v2", "horizontalpodautoscalers", "ns1")] = [hpa,
+                                                                                      other]
+    api.lists[collection_path("v1", "events", "ns1")].append(
+        event("e3", "resnet-hpa", "SuccessfulRescale", "New size: 4; reason: cpu above target",
+              last="2026-11-27T01:00:00Z"))
+    b = KubeBackend(namespaces=["ns1"])
+    b.client = api
+    b.cache = FleetCache(api, ["ns1"], autoscalers=True).start()
+    try:
+        assert b.cache.wait_synced(5)
+        (rec,) = b.cache.deployments()
+        assert rec.hpa is not None
+        assert (rec.hpa.name, rec.hpa.min_replicas, rec.hpa.max_replicas,
+                rec.hpa.current_replicas, rec.hpa.desired_replicas, rec.hpa.targets) == (
+            "resnet-hpa", 2, 6, 3, 4, ("cpu: 91%/70%",))
+        found, events = b.scaling("ns1", "resnet")
+        assert found == rec.hpa
+        assert [e.reason for e in events] == ["SuccessfulRescale"]
+    finally:
+        b.stop()
+    assert FleetCache(api, ["ns1"]).hpa_for("ns1", "resnet") is None  # opt-in: no HPA watch

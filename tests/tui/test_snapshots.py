@@ -85,3 +85,33 @@ def test_readonly_with_api_away(snap_compare):
 
 def test_help(snap_compare):
     assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("question_mark",)))
+
+
+def test_deploy_form(snap_compare):
+    assert snap_compare(app(), terminal_size=SIZE, run_before=_after(("D",)))
+
+
+def test_log_view(snap_compare):
+    from datetime import timedelta
+
+    from fleet.model import PodSummary
+    from tests.tui.waiting import until
+
+    backend = fleet()
+    key = ("team-nlp", "model-0000")
+    backend.pod_list[key] = [PodSummary("team-nlp", "model-0000-7d9f-abcde", "u", "Running",
+                                        True, True, "node-0", "10.0.0.9", "model-0000-7d9f",
+                                        NOW - timedelta(minutes=3))]
+    backend.logs[("model-0000-7d9f-abcde", "server", False)] = [[
+        f"2026-11-27T04:00:{i:02d}Z {'POST /v2/models/m/infer 200' if i % 3 else 'GET /ready 200'}"
+        f" {i * 1.7:.1f}ms" for i in range(30)]]
+    the_app = FleetApp(lambda ctx, ns: backend, age_refresh_s=0, clock=lambda: NOW)
+
+    async def before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: len(getattr(pilot.app.screen, "kept", ())) == 30, "30 lines")
+        await pilot.press("slash", *"infer", "enter")
+        await pilot.pause()
+
+    assert snap_compare(the_app, terminal_size=SIZE, run_before=before)

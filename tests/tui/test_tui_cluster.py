@@ -411,3 +411,138 @@ async def test_switch_context(cluster, namespace, tmp_path: Path):
         await until(pilot, lambda: cell(app, namespace, "ctx-a", "ready") != "",
                     what="rows again from the new context")
         assert app.backend.context == "second"
+
+
+# --- deploy, logs, probe now (real pods on the process kubelet) ---------------------------------
+
+RUNNER_MAIN = """
+import http.server, os, threading, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ('{"ready": true, "path": "%s"}' % self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer((os.environ["POD_IP"], 8080), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+n = 0
+while True:
+    n += 1
+    print(f"tick {n}", flush=True)
+    time.sleep(0.2)
+"""
+
+
+def runner_dep(name: str, ns: str) -> dict:
+    """A model-server Deployment whose pod really runs (runtimeClassName fleet-local): a
+    `python:3.11` process printing `tick N` lines and answering its readiness probe."""
+    d = dep(name, ns)
+    tpl = d["spec"]["template"]
+    tpl["spec"] = {
+        "runtimeClassName": "fleet-local", "terminationGracePeriodSeconds": 2,
+        "automountServiceAccountToken": False,
+        "containers": [{
+            "name": "server", "image": "python:3.11",
+            "command": ["python", "-u", "-c", RUNNER_MAIN],
+            "resources": {"requests": {"cpu": "20m"}},
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "MODEL_URI", "value": "hdfs://nn/m/v1"}],
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
+                               "periodSeconds": 1},
+        }],
+    }
+    return d
+
+
+async def test_deploy_form_until_available_on_kwok_nodes(cluster, namespace):
+    from tui.screens.deploy import DeployFormScreen, DeployProgressScreen
+
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.backend is not None and app.connection is not None
+                    and str(app.connection) == "synced", what="synced")
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DeployFormScreen), what="form")
+        form = app.screen
+        assert form.query_one("#f-namespace").value == namespace
+        for fid, value in (("name", "sim"), ("model_uri", "hdfs://nn:8020/models/sim"),
+                           ("version", "3"), ("replicas", "1"), ("cpu", "100m"),
+                           ("memory", "256Mi")):
+            form.query_one(f"#f-{fid}").value = value
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=60,
+                    what="the dry run's confirmation")
+        assert cluster.kubectl_run("get", "deployment", "sim", "-n", namespace,
+                                   check=False).returncode != 0  # nothing written yet
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DeployProgressScreen), what="progress")
+        screen = app.screen
+        await until(pilot, lambda: "is Available" in str(
+            screen.query_one("#deploy-outcome").content), timeout=120, what="Available")
+        assert "pods created 1/1, ready 1/1" in str(screen.query_one("#deploy-progress").content)
+        await until(pilot, lambda: cell(app, namespace, "sim", "ready") == "1/1",
+                    what="READY 1/1 in the table")
+        await until(pilot, lambda: getattr(app.deployments.records.get((namespace, "sim")),
+                                           "hpa", None) is not None, what="the HPA joined")
+        hpa = app.deployments.records[(namespace, "sim")].hpa
+        assert (hpa.name, hpa.min_replicas) == ("sim", 1) and hpa.max_replicas >= 1
+    d = cluster.get_json("deployment", "sim", "-n", namespace, "--show-managed-fields")
+    assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "3"
+    assert ("modelfleet", "Apply") in {(m["manager"], m["operation"])
+                                       for m in d["metadata"]["managedFields"]}
+    assert cluster.get_json("hpa", "sim", "-n", namespace)["spec"]["scaleTargetRef"]["name"] \
+        == "sim"
+
+
+async def test_log_view_streams_a_real_runner_pod(cluster, namespace):
+    from tui.screens.logs import LogScreen
+
+    cluster.apply(runner_dep("ticker", namespace))
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "ticker", "ready") == "1/1",
+                    timeout=90, what="the runner pod Ready")
+        await pilot.press("l")  # one pod: straight into its log
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), what="log view")
+        screen = app.screen
+
+        def ticks() -> list[int]:
+            return [int(t.split()[1]) for t in screen.lines_shown() if t.startswith("tick ")]
+
+        await until(pilot, lambda: len(ticks()) >= 3, timeout=30, what="tick lines")
+        first = ticks()
+        await until(pilot, lambda: ticks()[-1] >= first[-1] + 5, timeout=30,
+                    what="new lines while following")
+        got = ticks()
+        assert got == list(range(got[0], got[0] + len(got)))  # in order, none lost or repeated
+        assert screen.container == "server" and screen.status == "streaming"
+        pod_name = screen.pod
+        await pilot.press("escape")
+        assert app.screen is app.main
+    out = cluster.kubectl_run("logs", pod_name, "-n", namespace, "--tail=1").stdout
+    assert out.startswith("tick ")
+
+
+async def test_probe_now_against_a_real_runner_pod(cluster, namespace):
+    from tui.screens.confirm import InfoScreen
+
+    cluster.apply(runner_dep("prober", namespace))
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "prober", "ready") == "1/1",
+                    timeout=90, what="the runner pod Ready")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="detail")
+        await pilot.press("2")
+        await until(pilot, lambda: app.screen.pods, what="pods in the detail")
+        await pilot.press("P")  # the highlighted pod of the Pods tab
+        await until(pilot, lambda: isinstance(app.screen, InfoScreen), timeout=60,
+                    what="the probe report")
+        text = "\n".join(plain(x) for x in app.screen.body)
+        assert app.screen.ok, text
+        assert "status 200" in text and '"ready": true' in text and '"/ready"' in text
+        assert "/ready" in text and "latency" in text

@@ -132,3 +132,28 @@ class ResultScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class InfoScreen(ModalScreen[None]):
+    """A read-only report (probe now, one prediction): Enter/Esc closes."""
+
+    DEFAULT_CSS = "InfoScreen { align: center middle; }" + DIALOG_CSS
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="info.close")]
+
+    def __init__(self, title: str, body: Sequence[RenderableType], ok: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = list(body)
+        self.ok = ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Text(self.title_text, style="bold" if self.ok else "bold red"),
+                        classes="title")
+            with VerticalScroll(classes="body"):
+                for item in self.body:
+                    yield Static(item)
+            yield Label("Enter/Esc: close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,4 +1,7 @@
-"""Detail screen of one deployment: revisions + template diff, pods, probes, events."""
+"""Detail screen of one deployment: revisions + template diff, pods, probes, events, scaling.
+
+Pod keys: `l` logs of the highlighted pod (Pods tab) or a picked one, `P` runs a pod's
+readiness probe now, `x` sends the example prediction (both through the API's port-forward)."""
 
 from __future__ import annotations
 
@@ -14,15 +17,29 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from fleet.model import Revision
-from tui.messages import DetailLoaded
+from tui.messages import DetailLoaded, PodCheckFinished
 from tui.plans import template_diff
-from tui.render_detail import age, event_rows, pod_rows, probe_report, summary
+from tui.render_detail import (
+    age,
+    event_rows,
+    hpa_line,
+    hpa_report,
+    pod_rows,
+    pod_status,
+    predict_result_lines,
+    probe_report,
+    probe_result_lines,
+    summary,
+)
+from tui.screens.confirm import InfoScreen
+from tui.screens.picker import PickerScreen
 
 if TYPE_CHECKING:
     from tui.app import FleetApp
 
 Key = tuple[str, str]
-TABS = ("revisions", "pods", "probes", "events")
+TABS = ("revisions", "pods", "probes", "events", "scaling")
+AUTO_POD = "*auto"
 RELOAD_INTERVAL = 1.0
 
 
@@ -33,8 +50,12 @@ class DeploymentScreen(Screen):
         Binding("2", "tab('pods')", "Pods", show=False, id="detail.tab_pods"),
         Binding("3", "tab('probes')", "Probes", show=False, id="detail.tab_probes"),
         Binding("4", "tab('events')", "Events", show=False, id="detail.tab_events"),
+        Binding("5", "tab('scaling')", "Scaling", show=False, id="detail.tab_scaling"),
         Binding("e", "tab('events')", "Events", id="detail.events"),
         Binding("b", "diff_base", "Diff base", id="detail.diff_base"),
+        Binding("l", "pod_logs", "Logs", id="detail.logs"),
+        Binding("P", "probe_now", "Probe now", id="detail.probe_now"),
+        Binding("x", "predict", "Example predict", id="detail.predict"),
     ]
 
     def __init__(self, key: Key, tab: str = "revisions") -> None:
@@ -45,6 +66,7 @@ class DeploymentScreen(Screen):
         self.diff_base: int | None = None
         self._last_reload = 0.0
         self._reload_armed = False
+        self.pods: list[Any] = []
 
     @property
     def fleet(self) -> FleetApp:
@@ -63,6 +85,9 @@ class DeploymentScreen(Screen):
                 yield Static("inspecting probes…", id="probe-report")
             with TabPane("Events [4]", id="events"):
                 yield DataTable(id="events-table", cursor_type="row")
+            with TabPane("Scaling [5]", id="scaling"):
+                yield Static("reading the autoscaler…", id="hpa-report")
+                yield DataTable(id="scaling-table", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -72,11 +97,14 @@ class DeploymentScreen(Screen):
             "NAME", "READY", "STATUS", "RESTARTS", "NODE", "AGE")
         self.query_one("#events-table", DataTable).add_columns(
             "LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE")
+        self.query_one("#scaling-table", DataTable).add_columns(
+            "LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE")
         self._update_summary()
         self.load("history")
         self.load("pods")
         self.load("events")
         self.load("probes")
+        self.load("scaling")
         self.show_tab(self.initial_tab)
 
     # -- loading -----------------------------------------------------------------------
@@ -93,6 +121,8 @@ class DeploymentScreen(Screen):
                 payload = backend.pods(ns, name)
             elif part == "events":
                 payload = backend.events(ns, name)
+            elif part == "scaling":
+                payload = backend.scaling(ns, name)
             else:
                 payload = backend.probes(ns, name)
         except Exception as exc:  # noqa: BLE001 - shown in the tab
@@ -102,7 +132,8 @@ class DeploymentScreen(Screen):
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if message.error:
-            target = {"history": "#diff", "probes": "#probe-report"}.get(message.part)
+            target = {"history": "#diff", "probes": "#probe-report",
+                      "scaling": "#hpa-report"}.get(message.part)
             if target:
                 self.query_one(target, Static).update(Text(message.error, style="red"))
             else:
@@ -111,8 +142,14 @@ class DeploymentScreen(Screen):
         if message.part == "history":
             self._show_revisions(message.payload)
         elif message.part == "pods":
+            self.pods = list(message.payload)
             self._fill(self.query_one("#pods-table", DataTable),
                        pod_rows(message.payload, self.fleet.clock()))
+        elif message.part == "scaling":
+            hpa, events = message.payload
+            self.query_one("#hpa-report", Static).update(hpa_report(hpa, self.fleet.clock()))
+            self._fill(self.query_one("#scaling-table", DataTable),
+                       event_rows(events, self.fleet.clock()))
         elif message.part == "events":
             self._fill(self.query_one("#events-table", DataTable),
                        event_rows(message.payload, self.fleet.clock()))
@@ -183,7 +220,7 @@ class DeploymentScreen(Screen):
         dep = self.fleet.deployments.records.get(self.deployment_key)
         if target is None or dep is None:
             return
-        if self.fleet._refuse("rollback"):
+        if self.fleet.refuse("rollback"):
             return
         if target.current:
             self.notify(f"revision {target.revision} is already the current one",
@@ -204,7 +241,7 @@ class DeploymentScreen(Screen):
         if tab in TABS:
             self.query_one("#tabs", TabbedContent).active = tab
             focus = {"revisions": "#revs", "pods": "#pods-table", "events": "#events-table",
-                     "probes": "#probe-scroll"}
+                     "probes": "#probe-scroll", "scaling": "#scaling-table"}
             self.query_one(focus[tab]).focus()
 
     def action_tab(self, tab: str) -> None:
@@ -220,7 +257,11 @@ class DeploymentScreen(Screen):
                 Text(f"{self.deployment_key[0]}/{self.deployment_key[1]}: deleted", style="red"))
             return
         hist = list(self.fleet.ready_history.get(self.deployment_key, ()))
-        self.query_one("#summary", Static).update(summary(dep, hist))
+        text = summary(dep, hist)
+        if dep.hpa is not None:
+            text.append("\n")
+            text.append_text(hpa_line(dep.hpa))
+        self.query_one("#summary", Static).update(text)
 
     def observe(self, changed: dict[Key, Any]) -> None:
         """Called by the app with each batch; reload our parts at most once a second."""
@@ -239,8 +280,96 @@ class DeploymentScreen(Screen):
         self._reload_armed = False
         self._last_reload = time.monotonic()
         dep = self.fleet.deployments.records.get(self.deployment_key)
-        for part in ("pods", "events", "probes"):
+        for part in ("pods", "events", "probes", "scaling"):
             self.load(part)
         if dep is not None and (not self.revisions or
                                 dep.revision != max(r.revision for r in self.revisions)):
             self.load("history")
+
+    # -- pods: logs, probe now, example prediction ------------------------------------------
+    def highlighted_pod(self) -> str | None:
+        """The pod under the cursor when the Pods tab is shown."""
+        if self.query_one("#tabs", TabbedContent).active != "pods" or not self.pods:
+            return None
+        row = self.query_one("#pods-table", DataTable).cursor_row
+        return self.pods[row].name if 0 <= row < len(self.pods) else None
+
+    def _pick_pod(self, title: str, then, auto: str | None = None) -> None:
+        """The highlighted pod (Pods tab), else a picker of the deployment's pods."""
+        pod = self.highlighted_pod()
+        if pod is not None:
+            then(pod)
+            return
+        if not self.pods and auto is None:
+            self.notify(f"{self.deployment_key[1]} has no pods", severity="warning")
+            return
+        opts = ([(AUTO_POD, auto)] if auto else []) + [
+            (p.name, f"{p.name}  {pod_status(p)}  {'ready' if p.ready else 'not ready'}")
+            for p in self.pods]
+        current = AUTO_POD if auto else next((p.name for p in self.pods if p.ready),
+                                             self.pods[0].name)
+        self.app.push_screen(PickerScreen(title, opts, current),
+                             lambda choice: choice and then(None if choice == AUTO_POD
+                                                            else choice))
+
+    def action_pod_logs(self) -> None:
+        from tui.screens.logs import LogScreen
+
+        if self.fleet.refuse("logs"):
+            return
+        pod = self.highlighted_pod()
+        if pod is not None:
+            self.app.push_screen(LogScreen(self.deployment_key[0], pod))
+        else:
+            self.fleet.action_logs()
+
+    def action_probe_now(self) -> None:
+        if not self.fleet.refuse("probe_now"):
+            self._pick_pod("Run the readiness probe now against…", self.run_probe)
+
+    def action_predict(self) -> None:
+        if not self.fleet.refuse("predict"):
+            self._pick_pod("Send the example prediction to…", self.run_predict,
+                           auto="the oldest Ready pod (as fleet predict)")
+
+    @work(thread=True, exit_on_error=False, group="pod-check")
+    def run_probe(self, pod: str) -> None:
+        ns = self.deployment_key[0]
+        self.notify(f"probing {ns}/{pod}…", timeout=2)
+        try:
+            r = self.fleet.backend.probe_now(ns, pod)
+        except Exception as exc:  # noqa: BLE001 - what failed, never a crash
+            self.post_message(PodCheckFinished(f"probe now: {ns}/{pod} failed",
+                                               [_failure(exc)], False))
+            return
+        self.post_message(PodCheckFinished(
+            f"readiness probe of {ns}/{pod}: {r.status} ({'success' if r.ok else 'failure'})",
+            probe_result_lines(r), r.ok))
+
+    @work(thread=True, exit_on_error=False, group="pod-check")
+    def run_predict(self, pod: str | None) -> None:
+        ns, name = self.deployment_key
+        self.notify(f"sending the example prediction to {pod or name}…", timeout=2)
+        try:
+            r = self.fleet.backend.predict(ns, name, pod)
+        except Exception as exc:  # noqa: BLE001 - no Ready pod, RBAC, unreachable: said
+            self.post_message(PodCheckFinished(f"example prediction for {ns}/{name} failed",
+                                               [_failure(exc)], False))
+            return
+        verdict = "ok" if r.ok else f"model answered {r.status}"
+        self.post_message(PodCheckFinished(
+            f"example prediction for {ns}/{name} on {r.pod}: {verdict}",
+            predict_result_lines(r), r.ok))
+
+    def on_pod_check_finished(self, message: PodCheckFinished) -> None:
+        self.app.push_screen(InfoScreen(message.title, message.body, message.ok))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("probe_now", "predict", "pod_logs"):
+            perm = {"pod_logs": "logs"}.get(action, action)
+            return None if self.fleet.denied(perm) is not None else True
+        return True
+
+
+def _failure(exc: BaseException) -> Text:
+    return Text(getattr(exc, "message", None) or str(exc) or type(exc).__name__, style="red")
