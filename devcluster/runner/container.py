@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MIN_GRACE_S = 2.0  # the kubelet's minimumGracePeriodInSeconds
 LOG_POLL_S = 0.2
+LOG_IDLE_POLL_S = 1.0
+LOG_QUIET_S = 5.0
 
 
 class LogTailer:
@@ -59,9 +61,15 @@ class LogTailer:
         return moved
 
     async def _loop(self) -> None:
+        # Output is copied every 0.2 s; a container silent for 5 s is polled once a second, so
+        # a hundred idle pods cost the runner little (their next line is at most 1 s late).
+        quiet_since = time.monotonic()
         while True:
-            self._drain()
-            await asyncio.sleep(LOG_POLL_S)
+            now = time.monotonic()
+            if self._drain():
+                quiet_since = now
+            idle = now - quiet_since > LOG_QUIET_S
+            await asyncio.sleep(LOG_IDLE_POLL_S if idle else LOG_POLL_S)
 
     async def finish(self) -> None:
         if self._task is not None:

@@ -98,6 +98,34 @@ def memory_quantity(nbytes: int) -> str:
     return str(max(0, int(nbytes)))
 
 
+def _values(spec: dict[str, Any]) -> dict[tuple[str, str], float]:
+    out = {}
+    for u in spec["usages"]:
+        for resource, v in u["usage"].items():
+            raw = v["value"]
+            out[(u["containers"][0], resource)] = (float(raw[:-1]) / 1000 if raw.endswith("m")
+                                                   else float(raw))
+    return out
+
+
+def _significant(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Worth a write: 100 idle pods must not cost 10 API writes a second for noise.
+
+    A change counts when CPU moves by 5m and 10 %, or memory by 5 % (the HPA's own
+    tolerance is 10 %, so nothing it could act on is held back)."""
+    a, b = _values(old), _values(new)
+    if a.keys() != b.keys():
+        return True
+    for key, new_v in b.items():
+        old_v = a[key]
+        if key[1] == "cpu":
+            if abs(new_v - old_v) >= 0.005 and abs(new_v - old_v) >= 0.1 * max(old_v, 1e-9):
+                return True
+        elif abs(new_v - old_v) >= 0.05 * max(old_v, 1.0):
+            return True
+    return False
+
+
 @dataclass
 class _Last:
     pid: int
@@ -165,7 +193,8 @@ class UsageReporter:
 
     async def publish(self, specs: dict[tuple[str, str, str], dict[str, Any]]) -> None:
         for (ns, name, uid), spec in specs.items():
-            if self._written.get(uid) == spec:
+            old = self._written.get(uid)
+            if old is not None and not _significant(old, spec):
                 continue
             obj = {
                 "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ResourceUsage",

@@ -136,3 +136,19 @@ def test_metrics_server_and_the_runners_kwok_listen_on_loopback_only(
         assert listeners, f"{name} has no listening socket"
         bad = [s for s in listeners if not processes.is_loopback(s[1])]
         assert not bad, f"{name} listens on non-loopback addresses: {bad}"
+
+
+def test_usage_writes_only_significant_changes() -> None:
+    from devcluster.runner.usage import _significant
+
+    def spec(cpu: str, mem: str) -> dict:
+        return {"usages": [{"containers": ["c"], "usage": {"cpu": {"value": cpu},
+                                                           "memory": {"value": mem}}}]}
+
+    base = spec("100m", "50000000")
+    assert not _significant(base, spec("104m", "50000000"))  # < 5m
+    assert not _significant(base, spec("108m", "51000000"))  # < 10 % and < 5 %
+    assert _significant(base, spec("120m", "50000000"))
+    assert _significant(base, spec("100m", "53000000"))
+    assert not _significant(spec("0m", "1000"), spec("3m", "1000"))
+    assert _significant(spec("0m", "1000"), spec("6m", "1000"))
