@@ -83,7 +83,9 @@ def test_probes_conditions_events_and_liveness_restart(cluster: TestCluster,
     reasons = [e["reason"] for e in events(cluster, namespace, "web")]
     for r in ("Scheduled", "Created", "Started"):
         assert r in reasons
-    assert events(cluster, namespace, "web")[-1]["source"]["host"] == "local-0" or True
+    started = next(e for e in events(cluster, namespace, "web") if e["reason"] == "Started")
+    assert started["source"] == {"component": "kubelet", "host": "local-0"}
+    assert started["involvedObject"]["fieldPath"] == "spec.containers{web}"
 
     # Break liveness: the kubelet's wording, then a restart with lastState from the kill.
     ip = p["status"]["podIP"]
@@ -306,10 +308,10 @@ def test_graceful_deletion_runs_pre_stop_then_deletes(cluster: TestCluster,
     assert processes.alive(pid)
     t0 = time.monotonic()
     cluster.kubectl_run("delete", "pod", "slow", "-n", namespace, "--wait=false")
-    took = wait_gone(cluster, namespace, "slow") + 0.0
+    wait_gone(cluster, namespace, "slow")
     elapsed = time.monotonic() - t0
     # preStop (2 s) then SIGTERM: a sleeping Python dies on SIGTERM at once.
-    assert 2.0 <= elapsed < 15, f"deletion took {elapsed:.1f}s ({took:.1f}s)"
+    assert 2.0 <= elapsed < 15, f"deletion took {elapsed:.1f}s"
     assert not processes.alive(pid)
     reasons = [e["reason"] for e in events(cluster, namespace, "slow")]
     assert "Killing" in reasons
@@ -412,7 +414,6 @@ def test_runner_restart_adopts_running_pods(cluster: TestCluster, namespace: str
     p = wait_pod(cluster, namespace, "keep", ready, what="Ready")
     cid = container_status(p)["containerID"]
     cluster.local.restart_component("runner")
-    time.sleep(0)  # the restarted runner lists and adopts; nothing to wait for but the API
     p2 = wait_pod(cluster, namespace, "keep", lambda q: ready(q) and container_status(q)
                   .get("containerID") == cid, what="still Ready with the same container")
     assert container_status(p2)["restartCount"] == 0
