@@ -1,6 +1,6 @@
 """Starting one container instance as a host process, and finding it again after a restart.
 
-Each instance runs under a tiny `sh` shim in its own mount and UTS namespaces (`unshare`):
+Each instance runs under a tiny bash shim in its own mount and UTS namespaces (`unshare`):
 the shim sets the pod's hostname, joins the container's cgroups, bind-mounts the volumes and
 the pod's /etc/hosts, starts the program with stdout/stderr appended to raw files, ignores
 SIGTERM itself (the program gets it through the process group) and writes the program's
@@ -17,6 +17,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ for cg in $FLEET_CGROUPS; do echo $$ > "$cg/cgroup.procs"; done
 exec 3>>%(out)s 4>>%(err)s 5>%(exit)s
 cd %(cwd)s
 %(mounts)s
+cd %(cwd)s 2>/dev/null || :  # a workingDir inside a volume; the pod dir keeps its inode
 set +e
 "$@" >&3 2>&4 3>&- 4>&- 5>&- </dev/null &
 child=$!
@@ -90,22 +92,52 @@ def order_mounts(mounts: list[Mount]) -> list[Mount]:
     return early + late
 
 
-def mount_script(mounts: list[Mount], hosts_file: Path | None) -> str:
+def _protected_paths() -> list[str]:
+    """What the container's program needs from the host: the interpreter, its venv and the
+    project checkout (an editable install imports from it). A volume mounted above one of
+    them (e.g. an emptyDir at /tmp while the checkout lives under /tmp) must not hide it."""
+    repo = Path(__file__).resolve().parents[2]
+    return sorted({sys.prefix, sys.base_prefix, str(repo)})
+
+
+def mount_script(mounts: list[Mount], hosts_file: Path | None,
+                 protect: list[str] | None = None) -> str:
+    """Bash that binds every mount from file descriptors opened before the first mount.
+
+    Opening sources first (and `mount --no-canonicalize` on /proc/self/fd/N) makes a later
+    mount unable to hide an earlier source; paths in `protect` that a volume covers are bound
+    back on top of it.
+    """
     all_mounts = list(mounts)
     if hosts_file is not None:
         all_mounts.append(Mount(hosts_file, "/etc/hosts", False))
-    lines = []
-    for m in order_mounts(all_mounts):
+    ordered = order_mounts(all_mounts)
+    targets = [m.mount_path for m in ordered]
+    covered = [p for p in (protect if protect is not None else _protected_paths())
+               if any(_under(p, t) for t in targets)]
+    opens, lines, closes = [], [], []
+    fd = 10
+    for m in ordered:
+        opens.append(f"exec {fd}<{shlex.quote(str(m.host_path))}")
         target = shlex.quote(m.mount_path)
-        src = shlex.quote(str(m.host_path))
         if m.host_path.is_dir():
             lines.append(f"mkdir -p {target}")
         else:
             lines.append(f"[ -e {target} ] || {{ mkdir -p $(dirname {target}); : > {target}; }}")
-        lines.append(f"mount --bind {src} {target}")
+        lines.append(f"mount --no-canonicalize --bind /proc/self/fd/{fd} {target}")
         if m.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
-    return "\n".join(lines)
+        closes.append(f"{fd}<&-")
+        fd += 1
+    for path in covered:
+        opens.append(f"exec {fd}<{shlex.quote(path)}")
+        lines.append(f"mkdir -p {shlex.quote(path)}")
+        lines.append(f"mount --no-canonicalize --bind /proc/self/fd/{fd} {shlex.quote(path)}")
+        closes.append(f"{fd}<&-")
+        fd += 1
+    if closes:
+        lines.append("exec " + " ".join(closes))
+    return "\n".join(opens + lines)
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -171,7 +203,7 @@ class Instance:
         shim_env = {**env, "FLEET_CGROUPS": " ".join(shlex.quote(str(c)) for c in cgroups),
                     "FLEET_HOSTNAME": env.get("HOSTNAME", "localhost")}
         proc = await asyncio.create_subprocess_exec(
-            "unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c",
+            "unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/bash", "-c",
             script,
             "fleet-shim", *argv,
             env=shim_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -158,6 +158,24 @@ def test_unknown_image_is_image_pull_back_off(cluster: TestCluster, namespace: s
     assert "modelfleet/model-server" in ev["message"]
 
 
+def test_a_volume_over_the_project_does_not_hide_the_interpreter(cluster: TestCluster,
+                                                                namespace: str) -> None:
+    # An emptyDir above the checkout and its venv (as /tmp is when CI clones under /tmp): the
+    # runner binds them back, so the program still starts and imports the project.
+    repo = Path(__file__).resolve().parents[3]
+    cover = str(repo.parent) if str(repo.parent) != "/" else str(repo)
+    code = ("import os, serving; print(os.listdir(" + repr(cover) + ") != [], flush=True); "
+            "open(" + repr(cover + "/scratch") + ", 'w').write('x')")
+    c = python_container("main", code, volumeMounts=[{"name": "cover", "mountPath": cover}])
+    create(cluster, namespace, pod("cover", [c], restartPolicy="Never",
+                                   volumes=[{"name": "cover", "emptyDir": {}}]))
+    p = wait_pod(cluster, namespace, "cover", lambda p: p["status"].get("phase") in
+                 ("Succeeded", "Failed"), what="finished")
+    assert p["status"]["phase"] == "Succeeded", container_status(p)
+    assert cluster.kubectl_run("logs", "cover", "-n", namespace).stdout == "True\n"
+    assert not Path(cover, "scratch").exists()  # written into the emptyDir, not the host
+
+
 def test_unsupported_volume_and_missing_configmap_are_reported(cluster: TestCluster,
                                                               namespace: str) -> None:
     c = python_container("main", "print('never')",
