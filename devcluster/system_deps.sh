@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the local stand-ins need beyond Python and Go: Java + Maven (the HDFS
-# minicluster), tmux (the TUI benchmark), util-linux (unshare/nsenter for the process kubelet).
+# minicluster), tmux (the TUI benchmark), util-linux (unshare/nsenter for the process kubelet),
+# gcc + libc6-dev (the process kubelet compiles its bind guard, devcluster/runner/bindguard.c).
 # Installs what is missing when run as root; otherwise prints the exact command and fails.
 set -euo pipefail
 missing=()
@@ -8,6 +9,8 @@ command -v java >/dev/null || missing+=(default-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v tmux >/dev/null || missing+=(tmux)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || missing+=(util-linux)
+command -v cc >/dev/null || missing+=(gcc)
+[ -e /usr/include/dlfcn.h ] && [ -e /usr/include/stdlib.h ] || missing+=(libc6-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing ${missing[*]}"

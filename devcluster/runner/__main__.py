@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 
+from devcluster.runner.bindguard import BindGuardUnavailable
 from devcluster.runner.runner import Runner, RunnerConfig
 
 
@@ -44,7 +46,10 @@ def main() -> None:
             loop.add_signal_handler(sig, runner.stop)
         await runner.run()
 
-    asyncio.run(amain())
+    try:
+        asyncio.run(amain())
+    except BindGuardUnavailable as exc:
+        sys.exit(f"runner: cannot start: {exc}")
 
 
 if __name__ == "__main__":

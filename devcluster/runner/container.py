@@ -192,7 +192,9 @@ class ContainerWorker:
         cg = cgroups.container_cgroups(pw.ctx.cgroups, pw.uid, self.spec)
         cwd = self.spec.get("workingDir") or str(pw.dir)
         log_path = self.logs.start_instance(self.state.restart_count)
-        self.instance = await Instance.start(argv, env, cwd, mounts, pw.hosts_path, files, cg)
+        guard = pw.ctx.bind_guard
+        self.instance = await Instance.start(argv, env, cwd, mounts, pw.hosts_path, files, cg,
+                                             protect=[str(guard.parent)] if guard else None)
         self._began(log_path, first_start=True)
         pw.spawn(self._start_events())
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devcluster.runner import cgroups, hostsfile, kwokobjects, podenv, volumes
+from devcluster.runner import bindguard, cgroups, hostsfile, kwokobjects, podenv, volumes
 from devcluster.runner.api import ApiError
 from devcluster.runner.container import ContainerWorker
 from devcluster.runner.gpus import AllocationError, gpu_limit, visible_devices_env
@@ -33,6 +33,7 @@ from devcluster.runner.podstatus import (
     pod_status,
     rfc3339,
     status_changed,
+    status_patch,
     utcnow,
 )
 from devcluster.runner.process import Instance
@@ -107,6 +108,7 @@ class PodWorker:
         self._deleting = asyncio.Event()
         self._gone = False
         self._written: dict[str, Any] | None = None
+        self._status_lock = asyncio.Lock()  # one status write at a time, computed in order
         self._background: set[asyncio.Task[Any]] = set()
         self.done = asyncio.Event()
         self.task = asyncio.create_task(self._main(), name=f"pod {self.key}")
@@ -202,6 +204,10 @@ class PodWorker:
                                 secrets=secrets, extra=extra)
         env = podenv.container_env(ctx, container)
         argv = self.ctx.images.argv(container, env)
+        if self.ctx.bind_guard is not None and self.pod_ip:
+            # Wildcard binds mean the pod IP, as in the pod's own netns (after $(VAR)
+            # expansion: the pod's own LD_PRELOAD is kept and loaded first).
+            env = bindguard.preload_env(env, self.ctx.bind_guard, self.pod_ip)
         paths = volumes.materialize(
             self.pod, self.dir, volumes.VolumeSources(configmaps, secrets, token),
             pod_ip=self.pod_ip or "")
@@ -454,18 +460,23 @@ class PodWorker:
                 self._dirty.set()
 
     async def _write_status(self, force: bool = False) -> None:
-        new = pod_status(self.pod, self.state, now=utcnow())
-        if not force and self._written is not None and not status_changed(self._written, new):
-            return
-        meta = self.pod["metadata"]
-        try:
-            updated = await self.ctx.api.merge_patch(
-                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
-                {"metadata": {"uid": self.uid}, "status": new})
-        except ApiError as exc:
-            if exc.status in (404, 409, 422):
-                log.info("status of %s not written: %s", self.key, exc)
+        async with self._status_lock:
+            new = pod_status(self.pod, self.state, now=utcnow())
+            if not force and self._written is not None \
+                    and not status_changed(self._written, new):
                 return
-            raise
-        self._written = new
-        self.update(updated)
+            meta = self.pod["metadata"]
+            # A strategic-merge patch against the status last read: conditions another writer
+            # added since (DisruptionTarget on eviction) survive, as with the kubelet.
+            patch = status_patch(self.pod.get("status") or {}, new)
+            try:
+                updated = await self.ctx.api.strategic_patch(
+                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                    {"metadata": {"uid": self.uid}, "status": patch})
+            except ApiError as exc:
+                if exc.status in (404, 409, 422):
+                    log.info("status of %s not written: %s", self.key, exc)
+                    return
+                raise
+            self._written = new
+            self.update(updated)

@@ -30,6 +30,7 @@ __all__ = [
     "qos_class",
     "rfc3339",
     "status_changed",
+    "status_patch",
     "utcnow",
 ]
 
@@ -793,3 +794,49 @@ def _normalise(value: Any) -> Any:
 def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """True when `new` differs from `old` beyond null-vs-absent, so writes happen on change only."""
     return _normalise(old or {}) != _normalise(new or {})
+
+
+# The PodStatus lists with patchStrategy merge (k8s.io/api core/v1 types.go) and their keys;
+# containerStatuses and initContainerStatuses are atomic and replaced as a whole.
+MERGE_KEYS = {"conditions": "type", "podIPs": "ip", "hostIPs": "ip"}
+
+
+def _keyed_list_patch(
+    old_items: list[dict[str, Any]], new_items: list[dict[str, Any]], key: str
+) -> list[dict[str, Any]]:
+    old_by_key = {o.get(key): o for o in old_items if isinstance(o, dict)}
+    seen = set()
+    out: list[dict[str, Any]] = []
+    for item in new_items:
+        k = item.get(key)
+        seen.add(k)
+        prev = old_by_key.get(k)
+        if prev is not None and _normalise(prev) == _normalise(item):
+            continue
+        entry = dict(item)
+        for name in prev or {}:
+            if name not in item:
+                entry[name] = None  # a field the new element lost (e.g. Ready's reason)
+        out.append(entry)
+    out.extend({key: k, "$patch": "delete"} for k in old_by_key if k not in seen)
+    return out
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The strategic-merge patch that turns the pod's `old` status (as last read) into `new`.
+
+    Like the kubelet's two-way patch (statusutil.PatchPodStatus): merge-keyed lists carry
+    only the elements that changed and delete directives for the ones that went away, so an
+    element another writer added meanwhile (the apiserver's DisruptionTarget when the pod is
+    evicted, a controller's readiness gate) is never overwritten by a status computed from a
+    pod read just before it. Other fields are sent whole, as a merge patch would.
+    """
+    old = old or {}
+    patch: dict[str, Any] = {name: value for name, value in new.items() if name not in MERGE_KEYS}
+    for name, key in MERGE_KEYS.items():
+        # A list the new status lacks lost every element the runner saw (a rejected pod keeps
+        # no kubelet conditions; foreign ones are always in `new`).
+        items = _keyed_list_patch(list(old.get(name) or []), list(new.get(name) or []), key)
+        if items:
+            patch[name] = items
+    return patch

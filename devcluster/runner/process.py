@@ -186,7 +186,9 @@ class Instance:
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str], cwd: str, mounts: list[Mount],
                     hosts_file: Path | None, files: InstanceFiles,
-                    cgroups: list[Path]) -> Instance:
+                    cgroups: list[Path], protect: list[str] | None = None) -> Instance:
+        """Start argv under the shim; `protect` adds host paths the program needs (the bind
+        guard's library) to those a volume must not hide."""
         files.directory.mkdir(parents=True, exist_ok=True)
         for p in (files.stdout, files.stderr, files.exit_file):
             with contextlib.suppress(FileNotFoundError):
@@ -194,7 +196,8 @@ class Instance:
         files.stdout.touch()
         files.stderr.touch()
         script = SHIM % {
-            "mounts": mount_script(mounts, hosts_file),
+            "mounts": mount_script(mounts, hosts_file,
+                                   protect=sorted({*_protected_paths(), *(protect or [])})),
             "cwd": shlex.quote(cwd),
             "out": shlex.quote(str(files.stdout)),
             "err": shlex.quote(str(files.stderr)),

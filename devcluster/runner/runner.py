@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devcluster.runner import cgroups, node, process, usage
+from devcluster.runner import bindguard, cgroups, node, process, usage
 from devcluster.runner.api import ApiError, AsyncApi
 from devcluster.runner.backoff import CrashLoopBackoff
 from devcluster.runner.events import EventRecorder
@@ -72,6 +72,8 @@ class RunnerContext:
     apiserver_port: int
     mountns_error: str | None
     enable_exec: bool = False
+    # The compiled bind guard preloaded into every container (None only in unit tests).
+    bind_guard: Path | None = None
     pods: dict[str, PodWorker] = field(default_factory=dict)
 
 
@@ -110,6 +112,8 @@ class Runner:
     async def run(self) -> None:
         cfg = self.cfg
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything registers: without the guard no pod may start (raises with the fix).
+        guard = bindguard.build(cfg.state_dir)
         support = cgroups.detect()
         mountns = process.check_mount_namespaces()
         self._capabilities(support, mountns)
@@ -132,7 +136,8 @@ class Runner:
                 api=self.api, node=spec, state_dir=cfg.state_dir / spec.name, images=images,
                 gpus=GpuAllocator(devices), ips=node.PodIps(block), cgroups=support,
                 events=EventRecorder(self.api, spec.name), backoff=backoff, peers=peers,
-                apiserver_port=port, mountns_error=mountns, enable_exec=cfg.enable_exec))
+                apiserver_port=port, mountns_error=mountns, enable_exec=cfg.enable_exec,
+                bind_guard=guard))
         tasks = [asyncio.create_task(node.heartbeat(self.api, c.node)) for c in self.contexts]
         tasks += [asyncio.create_task(self._watch(c)) for c in self.contexts]
         tasks.append(asyncio.create_task(usage.UsageReporter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.fixtures.cluster import TestCluster, wait_for
@@ -79,3 +80,30 @@ def wait_gone(cluster: TestCluster, ns: str, name: str, timeout: float = 60.0) -
                                          check=False).returncode != 0,
              timeout=timeout, what=f"{ns}/{name} deleted")
     return time.monotonic() - start
+
+
+def evict(cluster: TestCluster, ns: str, name: str) -> None:
+    """POST pods/NAME/eviction (policy/v1), as `kubectl drain` does for each pod."""
+    body = {"apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": name, "namespace": ns}}
+    cluster.kubectl_run("create", "--raw", f"/api/v1/namespaces/{ns}/pods/{name}/eviction",
+                        "-f", "-", input=json.dumps(body))
+
+
+def pod_pid(p: dict[str, Any]) -> int:
+    """The shim's pid (the container's process-group leader) from a runner containerID."""
+    return int(container_status(p)["containerID"].split("//")[1].split("-")[0])
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it."""
+    out = [pid]
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out += descendants(int(p.name))
+    return out

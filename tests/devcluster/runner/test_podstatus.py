@@ -19,6 +19,7 @@ from devcluster.runner.podstatus import (
     qos_class,
     rfc3339,
     status_changed,
+    status_patch,
     utcnow,
 )
 
@@ -758,3 +759,82 @@ def test_status_changed() -> None:
     restarted = copy.deepcopy(first)
     restarted["containerStatuses"][0]["restartCount"] = 1
     assert status_changed(first, restarted)
+
+
+# ---- the strategic-merge status patch ------------------------------------------------------
+
+
+def _apply_smp(server: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The apiserver's strategic merge for PodStatus's fields (merge-keyed lists by key)."""
+    keys = {"conditions": "type", "podIPs": "ip", "hostIPs": "ip"}
+    out = copy.deepcopy(server)
+    for name, value in patch.items():
+        if name not in keys:
+            out[name] = copy.deepcopy(value)
+            continue
+        key = keys[name]
+        items = out.setdefault(name, [])
+        for entry in value:
+            idx = next((i for i, c in enumerate(items) if c.get(key) == entry[key]), None)
+            if entry.get("$patch") == "delete":
+                if idx is not None:
+                    del items[idx]
+                continue
+            if idx is None:
+                items.append({k: v for k, v in entry.items() if v is not None})
+            else:
+                merged = {**items[idx], **entry}
+                items[idx] = {k: v for k, v in merged.items() if v is not None}
+    return out
+
+
+def test_status_patch_keeps_a_condition_added_after_the_pod_was_read() -> None:
+    seen = make_pod(status={"phase": "Pending", "qosClass": "BestEffort",
+                            "conditions": [copy.deepcopy(SCHEDULED)]})
+    first = pod_status(seen, make_state([waiting()]), now=NOW)
+    seen["status"] = first
+    # The apiserver's eviction handler adds DisruptionTarget; the runner has not seen it yet.
+    disruption = {"type": "DisruptionTarget", "status": "True", "lastTransitionTime": NOW_S,
+                  "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}
+    server = copy.deepcopy(first)
+    server["conditions"].append(disruption)
+    new = pod_status(seen, make_state([exited(code=143)], terminal=True), now=NOW)
+    patch = status_patch(seen["status"], new)
+    assert all(c["type"] != "DisruptionTarget" for c in patch["conditions"])
+    result = _apply_smp(server, patch)
+    assert result["phase"] == "Failed"
+    assert disruption in result["conditions"]
+    # Everything else is exactly what the runner computed (order aside).
+    others = sorted((c for c in result["conditions"] if c["type"] != "DisruptionTarget"),
+                    key=lambda c: c["type"])
+    assert others == sorted(new["conditions"], key=lambda c: c["type"])
+    assert result["containerStatuses"] == new["containerStatuses"]
+
+
+def test_status_patch_sends_only_changed_conditions_and_clears_lost_fields() -> None:
+    pod = make_pod()
+    old = pod_status(pod, make_state([running(ready=False)]), now=NOW)
+    pod["status"] = old
+    new = pod_status(pod, make_state([running(ready=True)]), now=NOW)
+    patch = status_patch(old, new)
+    by_type = {c["type"]: c for c in patch["conditions"]}
+    assert set(by_type) == {"Ready", "ContainersReady"}  # the others did not change
+    assert by_type["Ready"]["status"] == "True"
+    assert by_type["Ready"]["reason"] is None and by_type["Ready"]["message"] is None
+    assert "podIPs" not in patch and "hostIPs" not in patch  # unchanged merge lists
+    assert _apply_smp(old, patch)["conditions"] == new["conditions"]
+    assert status_patch(new, new).keys() == new.keys() - {"conditions", "podIPs", "hostIPs"}
+
+
+def test_status_patch_deletes_owned_conditions_the_new_status_drops() -> None:
+    pod = make_pod()
+    old = pod_status(pod, make_state([running()]), now=NOW)
+    pod["status"] = old
+    rejected = pod_status(pod, make_state([waiting()],
+                                          admission_failure=("UnexpectedAdmissionError", "x")),
+                          now=NOW)
+    patch = status_patch(old, rejected)
+    deletes = {c["type"] for c in patch["conditions"] if c.get("$patch") == "delete"}
+    assert deletes == {c["type"] for c in old["conditions"]}
+    assert "conditions" not in _apply_smp(old, patch) or \
+        _apply_smp(old, patch)["conditions"] == []

@@ -22,6 +22,7 @@ from tests.devcluster.runner.runnerkit import (
     condition,
     container_status,
     create,
+    descendants,
     events,
     get_pod,
     pod,
@@ -380,7 +381,7 @@ def test_port_forward_and_listeners_only_on_the_pod_ip(cluster: TestCluster,
     create(cluster, namespace, pod("pf", [c]))
     p = wait_pod(cluster, namespace, "pf", ready, what="Ready")
     pid = int(container_status(p)["containerID"].split("//")[1].split("-")[0])
-    tree = _descendants(pid)
+    tree = descendants(pid)
     listeners = [a for t in tree for a in processes.listening_addresses(t)]
     assert listeners and all(addr == p["status"]["podIP"] for _, addr, _ in listeners), listeners
     cluster.apply({"apiVersion": "v1", "kind": "Service",
@@ -410,19 +411,6 @@ def test_port_forward_and_listeners_only_on_the_pod_ip(cluster: TestCluster,
     finally:
         follow.terminate()
         follow.wait(10)
-
-
-def _descendants(pid: int) -> list[int]:
-    out = [pid]
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                out += _descendants(int(p.name))
-    return out
 
 
 def test_runner_restart_adopts_running_pods(cluster: TestCluster, namespace: str) -> None:
