@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fleet.commands_pods",
     "devcluster.demo.commands",
     "serving.commands",
+    "tuning.commands",
     "tui.commands",
 )
 

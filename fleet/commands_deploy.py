@@ -8,6 +8,7 @@ Deployment is Available (or, with --no-wait/--dry-run, when everything was appli
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -112,7 +113,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         name=args.name, namespace=client.namespace, model_uri=args.model_uri,
         version=args.version, replicas=args.replicas, mode=args.mode, runtime=args.runtime,
         gpus=args.gpus, min_replicas=args.min_replicas, max_replicas=args.max_replicas,
-        cpu_target=args.cpu_target, runtime_class=args.runtime_class, cpu=args.cpu,
+        cpu_target=args.cpu_target, cpu=args.cpu,
+        runtime_class=args.runtime_class or os.environ.get("FLEET_RUNTIME_CLASS") or None,
         memory=args.memory, ephemeral_storage=args.ephemeral_storage, image=args.image,
         env=tuple(args.env), gateway=args.gateway, hostname=args.hostname,
     )

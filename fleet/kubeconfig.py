@@ -97,6 +97,8 @@ def load_credentials(
         if current is None and doc.get("current-context"):
             current = doc["current-context"]
     if not found:
+        if not path and in_cluster_available():
+            return in_cluster_credentials(namespace)
         raise ConfigError(
             "invalid configuration: no configuration has been provided, try setting "
             "KUBERNETES_MASTER environment variable"
@@ -146,3 +148,37 @@ def load_credentials(
         password=user.get("password"),
         tls_server_name=cluster.get("tls-server-name"),
     )
+
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def in_cluster_available() -> bool:
+    """True inside a pod with a mounted service-account token (kubectl's in-cluster rule)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (
+        SERVICE_ACCOUNT_DIR / "token").is_file()
+
+
+def in_cluster_credentials(namespace: str | None = None) -> Credentials:
+    """The pod's service account, like kubectl without a kubeconfig inside a pod.
+
+    The `kubernetes` package's loader does the host/port/IPv6 and file checks. A bound token
+    rotates (about hourly); long-lived callers build a new client, which re-reads the file.
+    """
+    from kubernetes.client import Configuration
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    cfg = Configuration()
+    try:
+        InClusterConfigLoader(str(SERVICE_ACCOUNT_DIR / "token"),
+                              str(SERVICE_ACCOUNT_DIR / "ca.crt")).load_and_set(cfg)
+    except ConfigException as exc:
+        raise ConfigError(f"in-cluster configuration: {exc}") from exc
+    ns_file = SERVICE_ACCOUNT_DIR / "namespace"
+    pod_ns = ns_file.read_text().strip() if ns_file.is_file() else "default"
+    token = str((cfg.api_key or {}).get("BearerToken", ""))
+    return Credentials(
+        server=cfg.host.rstrip("/"), context="in-cluster", namespace=namespace or pod_ns,
+        user="serviceaccount", ca_pem=Path(cfg.ssl_ca_cert).read_bytes() if cfg.ssl_ca_cert
+        else None, token=token.removeprefix("bearer ").removeprefix("Bearer ").strip() or None)

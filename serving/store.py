@@ -35,6 +35,7 @@ METADATA = "metadata.json"
 SAVED_MODEL_PB = "saved_model.pb"
 TFLITE_FP32 = "model_fp32.tflite"
 TFLITE_INT8 = "model_int8.tflite"
+CLAIM = ".claim"  # HDFS only: created exclusively before the files, names the writer
 FORMAT_VERSION = 1
 REQUIRED_METADATA = ("format_version", "name", "signature", "files")
 DEFAULT_WEBHDFS_PORT = 9870
@@ -60,6 +61,10 @@ class StoreUnreachable(StoreError):
 
 class ArtifactCorrupt(StoreError):
     """The artifact exists but is incomplete or fails its checksums."""
+
+
+class VersionExists(StoreError):
+    """The version is already published (or being published by someone else)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +291,12 @@ class Store:
             raise ArtifactCorrupt(f"{self.uri}/{version}", f"{METADATA} is not JSON") from exc
 
     # -- writing ---------------------------------------------------------------
-    def publish(self, local_dir: Path, version: int = 0) -> int:
-        """Copy a sealed local version directory into the store as `version` (0: next)."""
+    def publish(self, local_dir: Path, version: int = 0, *, claim_note: str = "") -> int:
+        """Copy a sealed local version directory into the store as `version` (0: next).
+
+        Raises `VersionExists` when that version is taken (never writes over it); callers
+        that want "the next free version" retry with `version=0`.
+        """
         verify(local_dir, str(local_dir))
         loc = self.location
         if version == 0:
@@ -301,15 +310,28 @@ class Store:
             base.mkdir(parents=True, exist_ok=True)
             final = base / str(version)
             if final.exists():
-                raise StoreError(self.uri, f"version {version} already exists")
+                raise VersionExists(self.uri, f"version {version} already exists")
             tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=base))
             shutil.copytree(local_dir, tmp, dirs_exist_ok=True)
-            os.replace(tmp, final)
+            try:
+                os.rename(tmp, final)  # fails if another writer's version landed meanwhile
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise VersionExists(self.uri, f"version {version} already exists") from exc
             return version
         client = self._hdfs()
         remote = loc.child(version)
         if self._hdfs_call("status", client.status, remote, strict=False) is not None:
-            raise StoreError(self.uri, f"version {version} already exists")
+            raise VersionExists(self.uri, f"version {version} already exists")
+        # HDFS create without overwrite is exclusive: the first writer to create the claim
+        # file owns the version, so two concurrent publishers never mix their files.
+        try:
+            self._hdfs_call("claim", client.write, f"{remote}/{CLAIM}", data=claim_note,
+                            overwrite=False)
+        except StoreError as exc:
+            if "already exists" in exc.cause or "FileAlreadyExists" in exc.cause:
+                raise VersionExists(self.uri, f"version {version} already exists") from exc
+            raise
         files = [p for p in _walk_files(local_dir) if p.name != METADATA]
         for path in [*files, local_dir / METADATA]:  # metadata last: marks completion
             rel = path.relative_to(local_dir).as_posix()

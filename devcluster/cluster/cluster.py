@@ -152,6 +152,7 @@ class ClusterInfo:
     ca_key: Path
     hdfs_url: str = ""  # hdfs://127.0.0.1:<rpc>, with `up --hdfs`
     webhdfs_url: str = ""  # http://127.0.0.1:<http>
+    runtime_class: str = ""  # "fleet-local" when the process kubelet runs pods
 
 
 @dataclass
@@ -210,6 +211,7 @@ class LocalCluster:
             ca_key=pki.ca_key,
             hdfs_url=state.get("hdfs", {}).get("url", ""),
             webhdfs_url=state.get("hdfs", {}).get("webhdfs", ""),
+            runtime_class="fleet-local" if state.get("localNodes") else "",
         )
 
     def hdfs(self) -> HdfsCluster | None:

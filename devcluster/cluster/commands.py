@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,11 +80,17 @@ def _up(args: argparse.Namespace) -> int:
         )
     except ClusterError as exc:
         return _fail(exc)
+    _print_env(info)
+    return 0
+
+
+def _print_env(info: Any) -> None:
     print(f"export KUBECONFIG={info.kubeconfig}")
     if info.hdfs_url:
         print(f"export FLEET_HDFS_URL={info.hdfs_url}")
         print(f"export FLEET_WEBHDFS_URL={info.webhdfs_url}")
-    return 0
+    if info.runtime_class:  # fleet deploy/train default --runtime-class
+        print(f"export FLEET_RUNTIME_CLASS={info.runtime_class}")
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -130,10 +137,7 @@ def _env(args: argparse.Namespace) -> int:
         info = _cluster(args).info()
     except ClusterError as exc:
         return _fail(exc)
-    print(f"export KUBECONFIG={info.kubeconfig}")
-    if info.hdfs_url:
-        print(f"export FLEET_HDFS_URL={info.hdfs_url}")
-        print(f"export FLEET_WEBHDFS_URL={info.webhdfs_url}")
+    _print_env(info)
     return 0
 
 

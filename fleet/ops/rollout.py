@@ -24,6 +24,8 @@ from fleet.ops.rollback import (
     reread_if_raced,
 )
 
+MODEL_VERSION_ENV = "MODEL_VERSION"  # serving/config.py: serve this version (0: the largest)
+
 
 def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
@@ -36,6 +38,7 @@ def rollout_patch(
     image: str | None,
     version: str | None,
     change_cause: str,
+    model_version: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(JSON patch ops without the precondition, what changed: "image" / "env" / "version")."""
     template = (dep.get("spec") or {}).get("template") or {}
@@ -50,19 +53,25 @@ def rollout_patch(
     if image is not None and target.get("image") != image:
         ops.append({"op": "replace", "path": f"{base}/image", "value": image})
         changed.append("image")
-    if model_uri is not None:
-        env = target.get("env")
-        idx = next((j for j, e in enumerate(env or []) if e.get("name") == MODEL_URI_ENV), None)
-        entry = {"name": MODEL_URI_ENV, "value": model_uri}
-        if env is None:
-            ops.append({"op": "add", "path": f"{base}/env", "value": [entry]})
-            changed.append("env")
-        elif idx is None:
-            ops.append({"op": "add", "path": f"{base}/env/-", "value": entry})
-            changed.append("env")
+    env_changes = [(MODEL_URI_ENV, model_uri), (MODEL_VERSION_ENV, model_version)]
+    env = list(target.get("env") or [])
+    env_ops: list[dict[str, Any]] = []
+    for env_name, value in env_changes:
+        if value is None:
+            continue
+        idx = next((j for j, e in enumerate(env) if e.get("name") == env_name), None)
+        entry = {"name": env_name, "value": value}
+        if idx is None:
+            env.append(entry)
+            env_ops.append({"op": "add", "path": f"{base}/env/-", "value": entry})
         elif env[idx] != entry:
-            ops.append({"op": "replace", "path": f"{base}/env/{idx}", "value": entry})
-            changed.append("env")
+            env[idx] = entry
+            env_ops.append({"op": "replace", "path": f"{base}/env/{idx}", "value": entry})
+    if env_ops:
+        if target.get("env") is None:
+            env_ops = [{"op": "add", "path": f"{base}/env", "value": env}]
+        ops += env_ops
+        changed.append("env")
     if version is not None:
         labels = (template.get("metadata") or {}).get("labels")
         if (labels or {}).get(VERSION_LABEL) != version:
@@ -102,11 +111,15 @@ def rollout(
     image: str | None = None,
     version: str | None = None,
     reason: str | None = None,
+    model_version: str | None = None,
     expected_resource_version: str | None = None,
     expected_generation: int | None = None,
     force: bool = False,
 ) -> OpResult:
-    """Point the serving container at a new model URI and/or image; record the change-cause."""
+    """Point the serving container at a new model URI and/or image; record the change-cause.
+
+    `model_version` pins MODEL_VERSION (serving's version selector) so a later upload to the
+    same base does not change what restarted pods load."""
     if model_uri is None and image is None:
         raise FleetError("one of --model-uri or --image is required")
     cause = reason or default_change_cause(name, model_uri, image)
@@ -116,8 +129,8 @@ def rollout(
         check_not_managed(dep, "rollout")
     for attempt in range(MAX_ATTEMPTS):
         ops, changed = rollout_patch(
-            dep, model_uri=model_uri, image=image, version=version, change_cause=cause
-        )
+            dep, model_uri=model_uri, image=image, version=version, change_cause=cause,
+            model_version=model_version)
         if not ops:
             return OpResult(namespace, name, f"{ref(name)} unchanged", False,
                             revision=deployutil.revision_of(dep), resource_version=_rv(dep))
