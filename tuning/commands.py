@@ -144,8 +144,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default 30s)")
     p.add_argument("--to", help="publish-example: the base URI to upload under")
     p.set_defaults(func=lambda args: _run(cmd_train, args))
-    from tuning import promote_commands
+    from tuning import promote_commands, sweep_commands
 
     promote_commands.register(subparsers)
+    sweep_commands.register(subparsers)
 
 

@@ -28,7 +28,8 @@ PATHS = {"Job": ("batch/v1", "jobs"), "Service": ("v1", "services"),
          "ServiceAccount": ("v1", "serviceaccounts"),
          "Role": ("rbac.authorization.k8s.io/v1", "roles"),
          "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings"),
-         "CronJob": ("batch/v1", "cronjobs")}
+         "CronJob": ("batch/v1", "cronjobs"), "Secret": ("v1", "secrets"),
+         "ConfigMap": ("v1", "configmaps")}
 
 
 class TrainFailed(FleetError):
@@ -50,10 +51,17 @@ def ensure_rbac(client: Any, namespace: str, say: Say) -> bool:
     for obj in rbac_objects(namespace):
         name = obj["metadata"]["name"]
         try:
-            client.get(path_of(obj["kind"], namespace, name))
-            continue
+            have = client.get(path_of(obj["kind"], namespace, name))
         except NotFound:
-            pass
+            have = None
+        if have is not None:
+            if obj["kind"] == "Role" and have.get("rules") != obj["rules"]:
+                # an older release's Role: bring its rules up to date where we may
+                with contextlib.suppress(FleetError):
+                    client.put(path_of("Role", namespace, name),
+                               {**obj, "metadata": {**obj["metadata"], "resourceVersion":
+                                                    have["metadata"]["resourceVersion"]}})
+            continue
         try:
             client.post(path_of(obj["kind"], namespace), obj)
         except FleetError as exc:

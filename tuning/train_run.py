@@ -44,7 +44,7 @@ def _reporter(events: TextIO, epochs: int, chief: bool) -> Any:
             return
         metric = next((m for m in ("val_accuracy", "accuracy") if m in clean), None)
         event = {"phase": "training", "epoch": epoch, "epochs": epochs,
-                 "loss": clean.get("loss")}
+                 "loss": clean.get("loss"), "metrics": clean}
         if metric:
             event.update(metric=metric, value=round(clean[metric], 4))
         events.write(json.dumps(event) + "\n")
@@ -108,9 +108,21 @@ def run(cfg: dict[str, Any], events: TextIO) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    """`CONFIG_JSON EVENT_FD`, or `--warm EVENT_FD`: import TensorFlow first, then read the
+    config as one line on stdin (a sweep worker keeps one such process ready, so a trial does
+    not pay the TensorFlow import)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = json.loads(argv[0])
+    if argv[0] == "--warm":
+        import tensorflow  # noqa: F401 - the point of warming up
+
+        line = sys.stdin.readline()
+        if not line.strip():
+            return exitcodes.OK  # the worker no longer needs this spare process
+        cfg = json.loads(line)
+        argv = [line, argv[1]]
+    else:
+        cfg = json.loads(argv[0])
     with os.fdopen(int(argv[1]), "w") as events:
         try:
             result = run(cfg, events)

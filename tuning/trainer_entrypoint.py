@@ -169,6 +169,7 @@ def _run_child(cfg: TrainerConfig, python: Path, entry_point: str, data_dir: Pat
                 event = json.loads(line)
             except ValueError:
                 continue
+            event.pop("metrics", None)  # the annotation keeps the headline metric only
             progress.update(**event)
     code = child.wait()
     if code == exitcodes.DETERMINISTIC:
