@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from devcluster.runner import cgroups, podstatus
+from devcluster.runner import cgroups, podstatus, termination
 from devcluster.runner.crilog import CriLogWriter, LogFiles
 from devcluster.runner.images import ImageNotInTable
 from devcluster.runner.podenv import EnvError
@@ -26,7 +26,7 @@ from devcluster.runner.podstatus import ContainerState, Terminated, utcnow
 from devcluster.runner.prober import ContainerProbes, kill_event_message, unhealthy_event_message
 from devcluster.runner.probes import ProbeResult, run_probe
 from devcluster.runner.process import Instance, InstanceFiles, exit_reason
-from devcluster.runner.volumes import VolumeError
+from devcluster.runner.volumes import Mount, VolumeError
 
 if TYPE_CHECKING:
     from devcluster.runner.pod import PodWorker
@@ -189,6 +189,11 @@ class ContainerWorker:
         argv, env, mounts = await pw.container_launch_spec(self.spec)
         self.env = env
         files = InstanceFiles(pw.dir / "instances" / self.name, self.state.restart_count)
+        message_path = termination.message_path(self.spec)
+        if message_path is not None:
+            # A fresh file per instance, bound at terminationMessagePath (kubelet makeMounts).
+            termination.create_file(files.termination_log)
+            mounts = [*mounts, Mount(files.termination_log, message_path, False)]
         cg = cgroups.container_cgroups(pw.ctx.cgroups, pw.uid, self.spec)
         cwd = self.spec.get("workingDir") or str(pw.dir)
         log_path = self.logs.start_instance(self.state.restart_count)
@@ -219,9 +224,12 @@ class ContainerWorker:
                 code = int(files.exit_file.read_text().strip())
             except (OSError, ValueError):
                 code = 128 + signal.SIGKILL
-            term = Terminated(exit_code=code, reason=exit_reason(code, False),
+            reason = exit_reason(code, False)
+            term = Terminated(exit_code=code, reason=reason,
                               started_at=started, finished_at=utcnow(),
-                              message="container ended while the runner was restarting")
+                              message=termination.combine(
+                                  "container ended while the runner was restarting",
+                                  self._termination_message(files, code, reason)))
             self.state.last_terminated = term
             if not self._should_restart(code):
                 self.state.terminated = term
@@ -282,6 +290,8 @@ class ContainerWorker:
         if message and not inst.files.stdout.stat().st_size and code != 0 \
                 and inst.signalled is None:
             reason = "StartError"
+        message = termination.combine(
+            message, self._termination_message(inst.files, code, reason))
         term = Terminated(exit_code=code, reason=reason, started_at=self.state.running_since,
                           finished_at=finished, message=message,
                           signal=(code - 128) if inst.signalled and code > 128 else None,
@@ -291,6 +301,13 @@ class ContainerWorker:
         self.state.ready = False
         self.state.started = False
         return term
+
+    def _termination_message(self, files: InstanceFiles, code: int, reason: str) -> str:
+        """What the instance left at terminationMessagePath, or its log tail (policy
+        FallbackToLogsOnError), as the kubelet reads it once a container has exited."""
+        return termination.container_message(
+            self.spec, code, reason, files.termination_log,
+            self.logs.instance(files.restart_count))
 
     async def _back_off(self, term: Terminated) -> None:
         pw = self.pod

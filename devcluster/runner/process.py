@@ -1,10 +1,10 @@
 """Starting one container instance as a host process, and finding it again after a restart.
 
 Each instance runs under a tiny bash shim in its own mount and UTS namespaces (`unshare`):
-the shim sets the pod's hostname, joins the container's cgroups, bind-mounts the volumes and
-the pod's /etc/hosts, starts the program with stdout/stderr appended to raw files, ignores
-SIGTERM itself (the program gets it through the process group) and writes the program's
-exit status to a file.
+the shim sets the pod's hostname, joins the container's cgroups, bind-mounts the volumes,
+the pod's /etc/hosts and the instance's termination-message file, starts the program with
+stdout/stderr appended to raw files, ignores SIGTERM itself (the program gets it through
+the process group) and writes the program's exit status to a file.
 Because nothing runs through a pipe to the runner, a container outlives a runner restart and
 the new runner adopts it by pid and start time (`Instance.adopt`).
 """
@@ -123,7 +123,8 @@ def mount_script(mounts: list[Mount], hosts_file: Path | None,
         if m.host_path.is_dir():
             lines.append(f"mkdir -p {target}")
         else:
-            lines.append(f"[ -e {target} ] || {{ mkdir -p $(dirname {target}); : > {target}; }}")
+            # The runtime creates a missing file target (e.g. /dev/termination-log).
+            lines.append(f'[ -e {target} ] || {{ mkdir -p "$(dirname {target})"; : > {target}; }}')
         lines.append(f"mount --no-canonicalize --bind /proc/self/fd/{fd} {target}")
         if m.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
@@ -170,6 +171,11 @@ class InstanceFiles:
     @property
     def exit_file(self) -> Path:
         return self.directory / f"{self.restart_count}.exit"
+
+    @property
+    def termination_log(self) -> Path:
+        """The host side of the instance's terminationMessagePath (bind-mounted there)."""
+        return self.directory / f"{self.restart_count}.termination-log"
 
 
 class Instance:
