@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System packages the local stand-ins need beyond Python and Go: Java + Maven (the HDFS
 # minicluster), tmux (the TUI benchmark), util-linux (unshare/nsenter for the process kubelet),
-# gcc + libc6-dev (the process kubelet compiles its bind guard, devcluster/runner/bindguard.c).
+# gcc + libc6-dev (the process kubelet compiles its bind guard, devcluster/runner/bindguard.c),
+# postgresql (initdb + postgres for Optuna's RDB storage: `fleet cluster up --postgres`, tests;
+# Debian keeps them in /usr/lib/postgresql/<major>/bin, off PATH).
 # Installs what is missing when run as root; otherwise prints the exact command and fails.
 set -euo pipefail
 missing=()
@@ -11,6 +13,8 @@ command -v tmux >/dev/null || missing+=(tmux)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || missing+=(util-linux)
 command -v cc >/dev/null || missing+=(gcc)
 [ -e /usr/include/dlfcn.h ] && [ -e /usr/include/stdlib.h ] || missing+=(libc6-dev)
+{ command -v initdb && command -v postgres; } >/dev/null ||
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing ${missing[*]}"

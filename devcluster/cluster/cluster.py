@@ -23,6 +23,7 @@ import httpx
 import yaml
 
 from devcluster import hdfs as hdfs_mod
+from devcluster import postgres as postgres_mod
 from devcluster.cluster import binaries as binaries_mod
 from devcluster.cluster import components, kubeconfig, processes
 from devcluster.cluster import pki as pki_mod
@@ -153,6 +154,8 @@ class ClusterInfo:
     hdfs_url: str = ""  # hdfs://127.0.0.1:<rpc>, with `up --hdfs`
     webhdfs_url: str = ""  # http://127.0.0.1:<http>
     runtime_class: str = ""  # "fleet-local" when the process kubelet runs pods
+    # postgresql+psycopg://USER:PASS@127.0.0.1:<port>/optuna, with `up --postgres`
+    optuna_storage: str = ""
 
 
 @dataclass
@@ -202,6 +205,7 @@ class LocalCluster:
                 f"no local cluster in {self.layout.root}; start one with `fleet cluster up`."
             )
         pki = pki_mod.Pki(self.layout.pki)
+        pg = self._postgres_record() if "postgres" in state else None
         return ClusterInfo(
             state_dir=self.layout.root,
             kubeconfig=self.layout.kubeconfig,
@@ -212,6 +216,7 @@ class LocalCluster:
             hdfs_url=state.get("hdfs", {}).get("url", ""),
             webhdfs_url=state.get("hdfs", {}).get("webhdfs", ""),
             runtime_class="fleet-local" if state.get("localNodes") else "",
+            optuna_storage=pg.url if pg is not None else "",
         )
 
     def hdfs(self) -> HdfsCluster | None:
@@ -219,6 +224,19 @@ class LocalCluster:
         if "hdfs" not in self._load_state():
             return None
         return hdfs_mod.attach(self.layout.root / "hdfs")
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.layout.root / "postgres"
+
+    def _postgres_record(self) -> postgres_mod.PostgresServer | None:
+        return postgres_mod.load(self.postgres_dir)
+
+    def postgres(self) -> postgres_mod.PostgresServer | None:
+        """The cluster's PostgreSQL (`up --postgres`) when it runs and accepts its role."""
+        if "postgres" not in self._load_state():
+            return None
+        return postgres_mod.attach(self.postgres_dir)
 
     def pids(self) -> dict[str, int]:
         return dict(self._load_state().get("pids", {}))
@@ -301,6 +319,12 @@ class LocalCluster:
             result.components.append(ComponentStatus(
                 "hdfs", pid, bool(pid) and processes.alive(pid), up is not None,
                 self.layout.root / "hdfs" / "minicluster.log"))
+        if "postgres" in state:
+            rec = self._postgres_record()
+            running = rec is not None and rec.alive()
+            result.components.append(ComponentStatus(
+                "postgres", rec.pid if rec else state["postgres"].get("pid"), running,
+                running and rec is not None and rec.ready(), self.postgres_dir / "postgres.log"))
         if result.healthy:
             with self.client() as c:
                 r = c.get("/api/v1/nodes")
@@ -321,6 +345,8 @@ class LocalCluster:
         local_memory: str | None = None,
         enable_exec: bool = False,
         hdfs: bool = False,
+        postgres: bool = False,
+        postgres_max_connections: int | None = None,
         apiserver_port: int | None = None,
         progress: Progress | None = None,
         timeout: float = 120.0,
@@ -337,14 +363,25 @@ class LocalCluster:
                                    "(e.g. 4, 500m, 8Gi).")
         if local_nodes > 128:
             raise ClusterError("--local-nodes is at most 128 (one /24 of 127.1.128.0/17 each).")
+        if postgres:  # fail before starting anything when the server cannot be found
+            try:
+                postgres_mod.find_binaries()
+            except postgres_mod.PostgresError as exc:
+                raise ClusterError(f"PostgreSQL: {exc}") from exc
+            if postgres_max_connections is not None and postgres_max_connections < 5:
+                raise ClusterError("--postgres-max-connections must be at least 5.")
         status = self.status()
-        if status.healthy:
+        # PostgreSQL is restarted on its own below; it does not make the control plane stale.
+        core = [c for c in status.components if c.name != "postgres"]
+        if core and all(c.healthy for c in core):
             say(f"reusing the healthy cluster in {self.layout.root}")
             self._install_gateway(binaries_mod.gateway_crds(say), timeout)
             self._ensure_nodes(nodes, gpu_nodes, gpus_per_node, say, timeout)
             self._wait_runner_nodes(len(self._load_state().get("localNodes", [])), timeout)
             if hdfs:
                 self._start_hdfs(say)
+            if postgres:
+                self._start_postgres(say, postgres_max_connections)
             return self.info()
         if status.components and any(c.running for c in status.components):
             say("a previous cluster is partly running; stopping it first")
@@ -420,6 +457,8 @@ class LocalCluster:
             self._wait_default_service_account(timeout)
             if hdfs:
                 self._start_hdfs(say)
+            if postgres:
+                self._start_postgres(say, postgres_max_connections)
         except BaseException:
             self._stop_all()
             raise
@@ -447,6 +486,39 @@ class LocalCluster:
                 f"WebHDFS {running.webhdfs_url}")
         else:
             say(f"  reusing HDFS at {running.url}")
+
+    def _start_postgres(self, say: Progress, max_connections: int | None) -> None:
+        """PostgreSQL (Optuna's RDB storage) as one more recorded component: re-attached when
+        it runs, else started again on its data (a first start runs initdb)."""
+        base = self.postgres_dir
+        running = postgres_mod.attach(base)
+        if running is not None and max_connections in (None, running.max_connections):
+            say(f"  reusing PostgreSQL at {postgres_mod.HOST}:{running.port} "
+                f"(database {running.database})")
+            server = running
+        else:
+            if running is not None:
+                say(f"  postgres: restarting with max_connections={max_connections}")
+            elif self._postgres_record() is not None:
+                say("  postgres: starting the recorded server again (data kept)")
+            t0 = time.monotonic()
+            try:
+                server = postgres_mod.start(base, max_connections=max_connections,
+                                            progress=say)
+            except postgres_mod.PostgresError as exc:
+                raise ClusterError(f"PostgreSQL: {exc}") from exc
+            say(f"  postgres ready ({time.monotonic() - t0:.1f}s): {postgres_mod.HOST}:"
+                f"{server.port}, database {server.database}, role {server.user}, "
+                f"max_connections {server.max_connections}, running as {server.os_user}")
+        state = self._load_state()
+        state["postgres"] = {"pid": server.pid, "port": server.port, "dir": str(base)}
+        self._save_state(state)
+
+    def _stop_postgres(self, state: dict[str, Any]) -> bool:
+        if "postgres" not in state:
+            return False
+        rec = self._postgres_record()
+        return rec is not None and rec.stop()
 
     def _stop_hdfs(self, state: dict[str, Any]) -> bool:
         pid = state.get("hdfs", {}).get("pid")
@@ -624,6 +696,8 @@ class LocalCluster:
     def _stop_all(self) -> list[str]:
         state = self._load_state()
         stopped = []
+        if self._stop_postgres(state):
+            stopped.append("postgres")
         if self._stop_hdfs(state):
             stopped.append("hdfs")
         for name in reversed(ORDER):

@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--hdfs", action="store_true",
                     help="also start the HDFS minicluster (needs Java and Maven); "
                          "`fleet cluster env` then exports FLEET_HDFS_URL/FLEET_WEBHDFS_URL")
+    up.add_argument("--postgres", action="store_true",
+                    help="also start PostgreSQL on 127.0.0.1 (Optuna's RDB storage; Debian's "
+                         "postgresql package); `fleet cluster env` then exports "
+                         "FLEET_OPTUNA_STORAGE")
+    up.add_argument("--postgres-max-connections", type=int, metavar="N",
+                    help="PostgreSQL max_connections (default: as recorded, else 100)")
     up.add_argument("--enable-exec", action="store_true",
                     help="let `kubectl exec` reach runner pods (kwok does not authenticate "
                          "callers: any local process could then run commands in pods)")
@@ -44,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("-o", "--output", choices=("table", "json"), default="table")
     status.set_defaults(func=_status)
 
-    env = csub.add_parser("env", help="print `export KUBECONFIG=…` for this cluster")
+    env = csub.add_parser("env", help="print `export KUBECONFIG=…` for this cluster (and "
+                          "FLEET_HDFS_URL, FLEET_OPTUNA_STORAGE with --hdfs, --postgres)")
     env.set_defaults(func=_env)
 
     build = csub.add_parser("build", help="find or build the control-plane binaries")
@@ -75,7 +82,9 @@ def _up(args: argparse.Namespace) -> int:
             nodes=args.nodes, gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node,
             local_nodes=args.local_nodes, local_gpus=args.local_gpus,
             local_cpu=args.local_cpu, local_memory=args.local_memory,
-            enable_exec=args.enable_exec, hdfs=args.hdfs, apiserver_port=args.apiserver_port,
+            enable_exec=args.enable_exec, hdfs=args.hdfs, postgres=args.postgres,
+            postgres_max_connections=args.postgres_max_connections,
+            apiserver_port=args.apiserver_port,
             progress=_say, timeout=args.timeout,
         )
     except ClusterError as exc:
@@ -89,6 +98,8 @@ def _print_env(info: Any) -> None:
     if info.hdfs_url:
         print(f"export FLEET_HDFS_URL={info.hdfs_url}")
         print(f"export FLEET_WEBHDFS_URL={info.webhdfs_url}")
+    if info.optuna_storage:  # SQLAlchemy URL (psycopg 3) for optuna.storages.RDBStorage
+        print(f"export FLEET_OPTUNA_STORAGE={info.optuna_storage}")
     if info.runtime_class:  # fleet deploy/train default --runtime-class
         print(f"export FLEET_RUNTIME_CLASS={info.runtime_class}")
 

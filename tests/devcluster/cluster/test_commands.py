@@ -34,7 +34,9 @@ def test_status_table_and_json(cluster: TestCluster) -> None:
 def test_env_prints_kubeconfig_export(cluster: TestCluster) -> None:
     out = _fleet("cluster", "--state-dir", str(cluster.local.layout.root), "env")
     assert out.returncode == 0
-    assert out.stdout.strip() == f"export KUBECONFIG={cluster.kubeconfig}"
+    # the test cluster has a process-kubelet node, so deploy/train default to its RuntimeClass
+    assert out.stdout.splitlines() == [f"export KUBECONFIG={cluster.kubeconfig}",
+                                       "export FLEET_RUNTIME_CLASS=fleet-local"]
 
 
 def test_status_and_env_without_a_cluster_fail_clearly(tmp_path: Path) -> None:
