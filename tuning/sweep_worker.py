@@ -238,7 +238,8 @@ class Worker:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
             trial = with_db_retry("asking for a trial", self.study.ask)
-        if "failed_trial" in trial.system_attrs:  # ask() popped a retry after all
+        if "failed_trial" in self.storage.get_trial_system_attrs(trial._trial_id):
+            # ask() popped a retry queued meanwhile: that is not a new trial
             with_db_retry("releasing a slot",
                           lambda: sweep_store.release_slot(self.eng, self.cfg.study))
         return trial
