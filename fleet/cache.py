@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from fleet import derive
@@ -26,12 +26,14 @@ from fleet.model import (
     COMPONENT_LABEL,
     MODEL_SERVER_COMPONENT,
     MODEL_URI_ENV,
+    RETRAINING_COMPONENT,
     TRAINING_COMPONENTS,
     Autoscaler,
     ConnectionState,
     EventRecord,
     ModelDeployment,
     PodSummary,
+    RetrainSchedule,
     TrainingJob,
 )
 
@@ -64,9 +66,12 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("Deployment", "apps/v1", "deployments", f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"),
     Resource("ReplicaSet", "apps/v1", "replicasets"),
     Resource("Pod", "v1", "pods"),
+    # Only training Jobs and re-training CronJobs, selected by the API server: a big cluster's
+    # other Jobs (and their churn) never reach us. A 403 on either leaves it empty (see run()).
     Resource(
         "Job", "batch/v1", "jobs", f"{COMPONENT_LABEL} in ({','.join(TRAINING_COMPONENTS)})"
     ),
+    Resource("CronJob", "batch/v1", "cronjobs", f"{COMPONENT_LABEL}={RETRAINING_COMPONENT}"),
     Resource("Event", "v1", "events"),
 )
 # Opt-in (`FleetCache(..., autoscalers=True)`, the TUI): joined to Deployments by
@@ -117,6 +122,7 @@ class _Stores:
         self.pods: dict[Key, PodSummary] = {}
         self.pods_by_owner: dict[Key, set[str]] = defaultdict(set)  # (ns, rs) -> pod names
         self.jobs: dict[Key, TrainingJob] = {}
+        self.schedules: dict[Key, RetrainSchedule] = {}
         self.events: dict[Key, EventRecord] = {}
         self.events_by_involved: dict[Key, set[str]] = defaultdict(set)
         self.hpas: dict[Key, tuple[str, Autoscaler]] = {}  # (ns, hpa) -> (deployment, status)
@@ -127,6 +133,8 @@ class _Stores:
         self.pending_dep_deletes: set[Key] = set()
         self.pending_job_upserts: set[Key] = set()
         self.pending_job_deletes: set[Key] = set()
+        self.pending_sched_upserts: set[Key] = set()
+        self.pending_sched_deletes: set[Key] = set()
 
     # --- per-kind upsert/delete -------------------------------------------------------------
     def apply(self, kind: str, event: str, obj: Obj) -> None:
@@ -201,6 +209,18 @@ class _Stores:
             self.pending_job_deletes.discard(key)
             self.pending_job_upserts.add(key)
 
+    def _cronjob(self, key: Key, obj: Obj, deleted: bool) -> None:
+        if deleted or not derive.is_retrain_schedule(obj):
+            if self.schedules.pop(key, None) is not None:
+                self.pending_sched_upserts.discard(key)
+                self.pending_sched_deletes.add(key)
+            return
+        sched = derive.retrain_schedule(obj)
+        if self.schedules.get(key) != sched:
+            self.schedules[key] = sched
+            self.pending_sched_deletes.discard(key)
+            self.pending_sched_upserts.add(key)
+
     def _event(self, key: Key, obj: Obj, deleted: bool) -> None:
         old = self.events.pop(key, None)
         if old is not None:
@@ -240,6 +260,7 @@ class _Stores:
             "ReplicaSet": self.rs_owner,
             "Pod": self.pods,
             "Job": self.jobs,
+            "CronJob": self.schedules,
             "Event": self.events,
             "HorizontalPodAutoscaler": self.hpas,
         }[kind]
@@ -293,11 +314,13 @@ class _Stores:
             deployments_deleted=sorted(self.pending_dep_deletes),
             jobs_upserted=[self.jobs[k] for k in sorted(self.pending_job_upserts)],
             jobs_deleted=sorted(self.pending_job_deletes),
+            schedules_upserted=[self.schedules[k] for k in sorted(self.pending_sched_upserts)],
+            schedules_deleted=sorted(self.pending_sched_deletes),
         )
-        self.pending_dep_upserts.clear()
-        self.pending_dep_deletes.clear()
-        self.pending_job_upserts.clear()
-        self.pending_job_deletes.clear()
+        for pending in (self.pending_dep_upserts, self.pending_dep_deletes,
+                        self.pending_job_upserts, self.pending_job_deletes,
+                        self.pending_sched_upserts, self.pending_sched_deletes):
+            pending.clear()
         return change
 
 
@@ -551,6 +574,11 @@ class FleetCache:
         with self._lock:
             return sorted(self._stores.jobs.values(), key=lambda j: j.key)
 
+    def retrain_schedules(self) -> list[RetrainSchedule]:
+        """Re-training CronJobs; empty when RBAC hides CronJobs (see `forbidden()`)."""
+        with self._lock:
+            return sorted(self._stores.schedules.values(), key=lambda s: s.key)
+
     def pods_for(self, namespace: str, deployment_name: str) -> list[PodSummary]:
         with self._lock:
             return self._stores.pods_for(namespace, deployment_name)
@@ -639,10 +667,7 @@ class FleetCache:
                 conn, self._conn_pending = self._conn_pending, None
                 subscribers = list(self._subscribers)
             if conn is not None:
-                change = FleetChange(
-                    change.deployments_upserted, change.deployments_deleted,
-                    change.jobs_upserted, change.jobs_deleted, conn[0], conn[1],
-                )
+                change = replace(change, connection=conn[0], error=conn[1])
             last = time.monotonic()
             if change.is_empty():
                 continue

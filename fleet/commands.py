@@ -48,7 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         return p
 
     p = add("ls", cmd_ls, "list model deployments (and training jobs with --jobs)", all_ns=True)
-    p.add_argument("--jobs", action="store_true", help="list training jobs instead")
+    p.add_argument("--jobs", action="store_true",
+                   help="list training jobs (with their progress) and re-training schedules")
+    p.add_argument("--schedules", action="store_true",
+                   help="list only the re-training schedules (CronJobs)")
     p.add_argument("-w", "--watch", action="store_true",
                    help="after the table, print a row for every change (like kubectl get -w)")
 
@@ -158,6 +161,21 @@ def _age(when: Any) -> str:
     return f"{max(secs, 0)}s"
 
 
+def _until(when: Any) -> str:
+    """How far in the future: `in 5m`, `now`; `overdue 3m` when it is well past."""
+    from datetime import UTC, datetime
+
+    secs = int((when - datetime.now(UTC)).total_seconds())
+    if secs < -60:
+        return f"overdue {_age(when)}"
+    if secs <= 0:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= 2 * size if unit != "m" else secs >= 120:
+            return f"in {secs // size}{unit}"
+    return f"in {secs}s"
+
+
 def _op_result(args: argparse.Namespace, result: Any) -> int:
     if getattr(result, "warning", ""):
         print(result.warning, file=sys.stderr)
@@ -172,8 +190,10 @@ def _op_result(args: argparse.Namespace, result: Any) -> int:
 
 DEP_HEADER = ["NAMESPACE", "NAME", "MODEL", "VERSION", "REV", "READY", "UP-TO-DATE",
               "AVAILABLE", "STATE", "PROBES", "AGE"]
-JOB_HEADER = ["NAMESPACE", "NAME", "KIND", "STATE", "COMPLETIONS", "ACTIVE", "FAILED", "GPUS",
-              "AGE"]
+JOB_HEADER = ["NAMESPACE", "NAME", "KIND", "STATE", "PHASE", "EPOCH", "METRIC", "COMPLETIONS",
+              "ACTIVE", "FAILED", "GPUS", "AGE", "REASON"]
+SCHEDULE_HEADER = ["NAMESPACE", "NAME", "MODEL", "DEPLOYMENT", "SCHEDULE", "ACTIVE", "LAST RUN",
+                   "NEXT RUN", "LAST PROMOTION", "DETAIL"]
 
 
 def _dep_row(d: Any, state: str | None = None) -> list[str]:
@@ -184,8 +204,31 @@ def _dep_row(d: Any, state: str | None = None) -> list[str]:
 
 def _job_row(j: Any, state: str | None = None) -> list[str]:
     comp = f"{j.succeeded}/{j.completions if j.completions is not None else 1}"
-    return [j.namespace, j.name, j.kind, state or str(j.state), comp, str(j.active),
-            str(j.failed), str(j.gpus), _age(j.created)]
+    p = j.progress
+    return [j.namespace, j.name, j.kind, state or str(j.state), (p and p.phase) or "-",
+            (p and p.epoch_text) or "-", (p and p.metric_text) or "-", comp, str(j.active),
+            str(j.failed), str(j.gpus), _age(j.created), j.reason or "-"]
+
+
+def _schedule_row(s: Any, state: str | None = None) -> list[str]:
+    schedule = s.schedule or "-"
+    if s.time_zone:
+        schedule += f" ({s.time_zone})"
+    if state:
+        next_run = state
+    elif s.suspended:
+        next_run = "suspended"
+    elif s.next_run is None:
+        next_run = "<invalid schedule>" if s.schedule else "-"
+    else:
+        next_run = _until(s.next_run)
+    last = f"{_age(s.last_schedule)} ago" if s.last_schedule else "<none>"
+    promo = s.last_promotion
+    result = "<none>"
+    if promo is not None:
+        result = (promo.result or "?") + (f" {_age(promo.time)} ago" if promo.time else "")
+    return [s.namespace, s.name, s.model, s.deployment or "-", schedule, str(s.active), last,
+            next_run, result, (promo and promo.detail) or "-"]
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -196,22 +239,36 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch_ls(args, FleetCache(client, namespaces))
     cache = FleetCache(client, namespaces).load_once()
-    items = cache.jobs() if args.jobs else cache.deployments()
+    if args.schedules:
+        items = cache.retrain_schedules()
+    else:
+        items = cache.jobs() if args.jobs else cache.deployments()
     if args.output == "json":
-        _json(items)
+        _json(items)  # --jobs: the jobs only (--schedules has the schedules)
         return 0
-    row = _job_row if args.jobs else _dep_row
-    rows = [JOB_HEADER if args.jobs else DEP_HEADER] + [row(i) for i in items]
+    header, row = _layout(args)
+    tables = [[header] + [row(i) for i in items]]
+    if args.jobs and (schedules := cache.retrain_schedules()):
+        tables.append([SCHEDULE_HEADER] + [_schedule_row(s) for s in schedules])
     if not args.all_namespaces:
-        rows = [r[1:] for r in rows]
-    if len(rows) == 1:
+        tables = [[r[1:] for r in rows] for rows in tables]
+    if len(tables) == 1 and len(tables[0]) == 1:
         if args.all_namespaces:  # kubectl's wording for an empty `get -A` / `get -n NS`
             print("No resources found", file=sys.stderr)
         else:
             print(f"No resources found in {client.namespace} namespace.", file=sys.stderr)
         return 0
-    _table(rows)
+    for i, rows in enumerate(tables):
+        if i:
+            sys.stdout.write("\n")
+        _table(rows)
     return 0
+
+
+def _layout(args: argparse.Namespace) -> tuple[list[str], Callable[..., list[str]]]:
+    if args.schedules:
+        return SCHEDULE_HEADER, _schedule_row
+    return (JOB_HEADER, _job_row) if args.jobs else (DEP_HEADER, _dep_row)
 
 
 def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
@@ -225,38 +282,75 @@ def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
         if not cache.wait_synced(60):
             print_error(f"cache did not sync within 60s: {cache.last_error or 'no answer'}")
             return 1
-        row = _job_row if args.jobs else _dep_row
-        items = cache.jobs() if args.jobs else cache.deployments()
-        rows = [JOB_HEADER if args.jobs else DEP_HEADER] + [row(i) for i in items]
         cut = 0 if args.all_namespaces else 1
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-
-        def emit(cells: list[str]) -> None:
-            cells = cells[cut:]
-            w = widths[cut:]
-            line = "".join(c.ljust(w[i] + 3) for i, c in enumerate(cells[:-1])) + cells[-1]
-            print(line, flush=True)
-
-        for r in rows:
-            emit(r)
-        last = {i.key: i for i in items}
+        # (header, row, records now, which FleetChange fields carry its upserts/deletes)
+        kinds = []
+        if args.schedules:
+            kinds.append((SCHEDULE_HEADER, _schedule_row, cache.retrain_schedules(), "schedules"))
+        elif args.jobs:  # the schedules' table follows once there is one
+            kinds.append((JOB_HEADER, _job_row, cache.jobs(), "jobs"))
+            kinds.append((SCHEDULE_HEADER, _schedule_row, cache.retrain_schedules(), "schedules"))
+        else:
+            kinds.append((DEP_HEADER, _dep_row, cache.deployments(), "deployments"))
+        emitters = [_WatchTable(header, row, items, field, cut, first=i == 0)
+                    for i, (header, row, items, field) in enumerate(kinds)]
         while True:
             change = changes.get()
             if change.connection is not None:
                 detail = f" ({change.error})" if change.error else ""
                 print(f"connection: {change.connection}{detail}", file=sys.stderr, flush=True)
-            upserted = change.jobs_upserted if args.jobs else change.deployments_upserted
-            deleted = change.jobs_deleted if args.jobs else change.deployments_deleted
-            for item in upserted:
-                last[item.key] = item
-                emit(row(item))
-            for key in deleted:
-                if key in last:
-                    emit(row(last.pop(key), "deleted"))
+            for table in emitters:
+                table.apply(getattr(change, f"{table.field}_upserted"),
+                            getattr(change, f"{table.field}_deleted"))
     finally:
         # ^C returns at once even with a LIST hanging on a black-holed API: the threads are
         # daemons, so stop() only flags them, closes the watches and waits briefly.
         cache.stop(timeout=WATCH_STOP_TIMEOUT)
+
+
+class _WatchTable:
+    """One kind's rows in `ls -w`: the table (its header once it has a row, or at once for the
+    first kind), then one row per change, aligned to the first table's widths."""
+
+    def __init__(self, header: list[str], row: Callable[..., list[str]], items: list[Any],
+                 field: str, cut: int, *, first: bool) -> None:
+        self.header, self.row, self.field, self.cut = header, row, field, cut
+        self.first = first
+        self.last = {it.key: it for it in items}
+        self.shown = False
+        rows = self._measure(items)
+        if first or items:
+            self._header()
+            for r in rows[1:]:
+                self.emit(r)
+
+    def _measure(self, items: list[Any]) -> list[list[str]]:
+        rows = [self.header] + [self.row(it) for it in items]
+        self.widths = [max(len(r[c]) for r in rows) for c in range(len(self.header))][self.cut:]
+        return rows
+
+    def _header(self) -> None:
+        if not self.first:
+            print(flush=True)
+        self.shown = True
+        self.emit(self.header)
+
+    def emit(self, cells: list[str]) -> None:
+        cells = cells[self.cut:]
+        w = self.widths
+        line = "".join(c.ljust(w[i]) + "   " for i, c in enumerate(cells[:-1])) + cells[-1]
+        print(line, flush=True)
+
+    def apply(self, upserted: list[Any], deleted: list[Any]) -> None:
+        if upserted and not self.shown:  # the first rows of this kind: size the table to them
+            self._measure(upserted)
+            self._header()
+        for item in upserted:
+            self.last[item.key] = item
+            self.emit(self.row(item))
+        for key in deleted:
+            if key in self.last:
+                self.emit(self.row(self.last.pop(key), "deleted"))
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:

@@ -5,16 +5,25 @@ The cache calls these on every watch event, so they touch only the fields they n
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from fleet import cron
 from fleet.model import (
     CHANGE_CAUSE,
     COMPONENT_LABEL,
+    DEPLOYMENT_ANNOTATION,
+    FAILURE_ANNOTATION,
+    LAST_PROMOTION_ANNOTATION,
     MODEL_URI_ENV,
     NAME_LABEL,
+    PROGRESS_ANNOTATION,
+    RETRAINING_COMPONENT,
     REVISION_ANNOTATION,
+    TRAINING_COMPONENTS,
     VERSION_LABEL,
     Autoscaler,
     ContainerStatus,
@@ -24,9 +33,12 @@ from fleet.model import (
     PodCondition,
     PodSummary,
     ProbeHealth,
+    Promotion,
+    RetrainSchedule,
     RolloutState,
     Termination,
     TrainingJob,
+    TrainingProgress,
 )
 
 Obj = dict[str, Any]
@@ -36,12 +48,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def parse_time(value: str | None) -> datetime | None:
     """RFC 3339 (`2026-01-02T03:04:05Z`, optional fraction) → aware datetime; None if absent."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # no zone: UTC
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -264,11 +277,75 @@ def job_state(job: Obj) -> JobState:
 
 def is_training_job(job: Obj) -> bool:
     labels = (job.get("metadata") or {}).get("labels") or {}
-    return labels.get(COMPONENT_LABEL) in ("training", "sweep-worker")
+    return labels.get(COMPONENT_LABEL) in TRAINING_COMPONENTS
+
+
+# --- annotations written by pods (untrusted: any shape, any size) -------------------------------
+
+MAX_LINE = 300  # characters kept of a one-line text (message, failure reason, detail)
+
+
+def one_line(value: Any, limit: int = MAX_LINE) -> str:
+    """A string as one trimmed line of at most `limit` characters ("" for a non-string)."""
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(value.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _opt_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        n = int(value)
+        return n if 0 <= n < 10**9 else None
+    return None
+
+
+def _opt_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        f = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _json_object(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 64 * 1024:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def training_progress(raw: Any) -> TrainingProgress | None:
+    """The `modelfleet.io/progress` JSON; None when absent, malformed or empty."""
+    doc = _json_object(raw)
+    if doc is None:
+        return None
+    progress = TrainingProgress(
+        phase=one_line(doc.get("phase"), 24).lower(),
+        epoch=_opt_int(doc.get("epoch")),
+        epochs=_opt_int(doc.get("epochs")),
+        metric=one_line(doc.get("metric"), 40),
+        value=_opt_float(doc.get("value")),
+        loss=_opt_float(doc.get("loss")),
+        updated=parse_time(doc.get("updated")),
+        message=one_line(doc.get("message")),
+        model_uri=one_line(doc.get("model_uri"), 1000),
+    )
+    return None if progress == TrainingProgress() else progress
 
 
 def training_job(job: Obj) -> TrainingJob:
     md, spec, status = job.get("metadata") or {}, job.get("spec") or {}, job.get("status") or {}
+    ann = md.get("annotations") or {}
     completions = spec.get("completions")
     return TrainingJob(
         namespace=md.get("namespace", ""),
@@ -283,6 +360,63 @@ def training_job(job: Obj) -> TrainingJob:
         state=job_state(job),
         created=parse_time(md.get("creationTimestamp")) or _EPOCH,
         resource_version=md.get("resourceVersion", ""),
+        progress=training_progress(ann.get(PROGRESS_ANNOTATION)),
+        failure=one_line(ann.get(FAILURE_ANNOTATION)),
+    )
+
+
+# --- re-training CronJobs ----------------------------------------------------------------------
+
+def is_retrain_schedule(cronjob: Obj) -> bool:
+    labels = (cronjob.get("metadata") or {}).get("labels") or {}
+    return labels.get(COMPONENT_LABEL) == RETRAINING_COMPONENT
+
+
+def promotion(raw: Any) -> Promotion | None:
+    """The `modelfleet.io/last-promotion` JSON; None when absent, malformed or empty."""
+    doc = _json_object(raw)
+    if doc is None:
+        return None
+    rec = Promotion(
+        result=one_line(doc.get("result"), 24).lower(),
+        detail=one_line(doc.get("detail")),
+        job=one_line(doc.get("job"), 253),
+        time=parse_time(doc.get("time")),
+        model_uri=one_line(doc.get("model_uri"), 1000),
+    )
+    return None if rec == Promotion() else rec
+
+
+def retrain_schedule(cronjob: Obj, now: datetime | None = None) -> RetrainSchedule:
+    """Project a CronJob (batch/v1); `next_run` is the first run after `now` (default: the
+    clock), None when suspended or when the schedule or time zone cannot be evaluated."""
+    md = cronjob.get("metadata") or {}
+    spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
+    labels, ann = md.get("labels") or {}, md.get("annotations") or {}
+    schedule = spec.get("schedule") if isinstance(spec.get("schedule"), str) else ""
+    time_zone = spec.get("timeZone") if isinstance(spec.get("timeZone"), str) else ""
+    suspended = bool(spec.get("suspend"))
+    last = parse_time(status.get("lastScheduleTime"))
+    now = now or datetime.now(UTC)
+    next_run = None
+    if not suspended and schedule:
+        next_run = cron.next_run(schedule, max(now, last) if last else now, time_zone or None)
+    return RetrainSchedule(
+        namespace=md.get("namespace", ""),
+        name=md.get("name", ""),
+        model=labels.get(NAME_LABEL) or md.get("name", ""),
+        deployment=one_line(ann.get(DEPLOYMENT_ANNOTATION), 253),
+        schedule=schedule,
+        time_zone=time_zone,
+        suspended=suspended,
+        last_schedule=last,
+        last_successful=parse_time(status.get("lastSuccessfulTime")),
+        next_run=next_run,
+        active=len(status.get("active") or []),
+        last_promotion=promotion(ann.get(LAST_PROMOTION_ANNOTATION)),
+        uid=md.get("uid", ""),
+        resource_version=md.get("resourceVersion", ""),
+        created=parse_time(md.get("creationTimestamp")),
     )
 
 

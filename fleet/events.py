@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fleet.model import ConnectionState, ModelDeployment, TrainingJob
+from fleet.model import ConnectionState, ModelDeployment, RetrainSchedule, TrainingJob
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -24,6 +24,9 @@ class FleetChange:
     jobs_deleted: list[Key] = field(default_factory=list)
     connection: ConnectionState | None = None
     error: str | None = None  # last connection error, for a banner
+    # re-training CronJobs (after `error`, so positional constructors keep working)
+    schedules_upserted: list[RetrainSchedule] = field(default_factory=list)
+    schedules_deleted: list[Key] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
@@ -31,5 +34,7 @@ class FleetChange:
             or self.deployments_deleted
             or self.jobs_upserted
             or self.jobs_deleted
+            or self.schedules_upserted
+            or self.schedules_deleted
             or self.connection
         )

@@ -13,12 +13,19 @@ from enum import StrEnum
 
 MODEL_SERVER_COMPONENT = "model-server"
 TRAINING_COMPONENTS = ("training", "sweep-worker")
+RETRAINING_COMPONENT = "retraining"  # CronJobs that re-train and promote a model
 COMPONENT_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
 VERSION_LABEL = "app.kubernetes.io/version"
 MODEL_URI_ENV = "MODEL_URI"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# written by the trainer pod on its own Job (tuning/progress.py), JSON
+PROGRESS_ANNOTATION = "modelfleet.io/progress"
+FAILURE_ANNOTATION = "modelfleet.io/failure"  # one line: why the trainer failed for good
+# on a re-training CronJob: the Deployment it promotes into, and what its last run did (JSON)
+DEPLOYMENT_ANNOTATION = "modelfleet.io/deployment"
+LAST_PROMOTION_ANNOTATION = "modelfleet.io/last-promotion"
 
 
 class RolloutState(StrEnum):
@@ -97,6 +104,49 @@ class ModelDeployment:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingProgress:
+    """What the trainer last reported in `modelfleet.io/progress`; every field may be unset
+    ("" / None). `phase`: installing, staging, training, exporting, publishing, done, failed."""
+
+    phase: str = ""
+    epoch: int | None = None
+    epochs: int | None = None
+    metric: str = ""  # the name of `value`, e.g. "accuracy"
+    value: float | None = None
+    loss: float | None = None
+    updated: datetime | None = None
+    message: str = ""  # one line
+    model_uri: str = ""  # the published version, once done
+
+    @property
+    def fraction(self) -> float | None:
+        """Epochs done as a fraction in [0, 1], when both counts are known."""
+        if self.epoch is None or not self.epochs:
+            return None
+        return min(1.0, max(0.0, self.epoch / self.epochs))
+
+    @property
+    def epoch_text(self) -> str:
+        """"3/10", "3" (total unknown), or "" (no epoch reported)."""
+        if self.epoch is None:
+            return ""
+        return f"{self.epoch}/{self.epochs}" if self.epochs else str(self.epoch)
+
+    @property
+    def metric_text(self) -> str:
+        """"accuracy 0.931"; the loss when no metric value was reported; else ""."""
+        if self.value is not None:
+            return f"{self.metric} {_number(self.value)}".strip()
+        if self.loss is not None:
+            return f"loss {_number(self.loss)}"
+        return ""
+
+
+def _number(v: float) -> str:
+    return f"{v:.3f}" if v == 0 or 0.001 <= abs(v) < 1000 else f"{v:.3g}"
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingJob:
     namespace: str
     name: str
@@ -110,10 +160,67 @@ class TrainingJob:
     state: JobState
     created: datetime
     resource_version: str = ""
+    progress: TrainingProgress | None = None  # None: no (valid) progress annotation
+    failure: str = ""  # `modelfleet.io/failure`: why the trainer gave up (one line)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+    @property
+    def reason(self) -> str:
+        """Why the job failed: the trainer's failure annotation, else its last message when
+        it reported phase "failed"; "" for a job that has not failed."""
+        if self.failure:
+            return self.failure
+        p = self.progress
+        if p is not None and p.phase == "failed" and p.message:
+            return p.message
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """What a re-training run last did (`modelfleet.io/last-promotion` on its CronJob)."""
+
+    result: str = ""  # promoted | kept | rolled-back | skipped | failed
+    detail: str = ""  # one line
+    job: str = ""  # the Job that ran it
+    time: datetime | None = None
+    model_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainSchedule:
+    """A re-training CronJob (label `app.kubernetes.io/component: retraining`)."""
+
+    namespace: str
+    name: str
+    model: str = ""  # app.kubernetes.io/name, else the CronJob's name
+    deployment: str = ""  # `modelfleet.io/deployment` as written: "ns/name" or "name"
+    schedule: str = ""  # spec.schedule
+    time_zone: str = ""  # spec.timeZone ("" = the controller's, UTC)
+    suspended: bool = False
+    last_schedule: datetime | None = None  # status.lastScheduleTime
+    last_successful: datetime | None = None  # status.lastSuccessfulTime
+    next_run: datetime | None = None  # None: suspended, or a schedule we cannot evaluate
+    active: int = 0  # Jobs running now
+    last_promotion: Promotion | None = None
+    uid: str = ""
+    resource_version: str = ""
+    created: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def deployment_key(self) -> tuple[str, str] | None:
+        """(namespace, name) of the target Deployment; a bare name is in this namespace."""
+        if not self.deployment:
+            return None
+        ns, _, name = self.deployment.rpartition("/")
+        return (ns or self.namespace, name)
 
 
 @dataclass(frozen=True, slots=True)

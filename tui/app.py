@@ -22,7 +22,7 @@ from fleet.model import ConnectionState, ModelDeployment
 from tui.actions import ActionsMixin, DeployMixin, DeployState, error_text
 from tui.backend import PERMISSIONS
 from tui.coalesce import ChangeBuffer
-from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, utcnow
+from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, utcnow
 from tui.messages import BackendReady, ChangesPending, PermissionsChecked
 from tui.screens.main import MainScreen
 from tui.screens.picker import PickerScreen
@@ -79,6 +79,7 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self.clock = clock
         self.deployments = TableModel(DEPLOYMENT_COLUMNS, now=clock)
         self.jobs = TableModel(JOB_COLUMNS, now=clock)
+        self.schedules = TableModel(SCHEDULE_COLUMNS, now=clock)  # re-training CronJobs
         self.buffer = ChangeBuffer(lambda: self.post_message(ChangesPending()))
         self.connection: ConnectionState | None = ConnectionState.CONNECTING
         self.connection_error: str | None = None
@@ -89,7 +90,7 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self._drain_armed = False
         self._perm_state: str | None = None
         self._rows_shown = False
-        self.main = MainScreen(self.deployments, self.jobs)
+        self.main = MainScreen(self.deployments, self.jobs, self.schedules)
         self.ready_at: float | None = None  # monotonic time of the first full table
         self.deploys: dict[Key, DeployState] = {}
 
@@ -171,6 +172,9 @@ class FleetApp(ActionsMixin, DeployMixin, App):
             if batch.jobs or batch.jobs_deleted:
                 main.query_one("#job-table").apply(self.jobs.apply(batch.jobs.values(),
                                                                    batch.jobs_deleted))
+            if batch.schedules or batch.schedules_deleted:
+                main.query_one("#schedule-table").apply(
+                    self.schedules.apply(batch.schedules.values(), batch.schedules_deleted))
             if batch.connection is not None:
                 self.connection = batch.connection
                 self.connection_error = batch.error
@@ -194,12 +198,13 @@ class FleetApp(ActionsMixin, DeployMixin, App):
             shown()
 
     def _refresh_ages(self) -> None:
-        ops = self.deployments.refresh_ages()
-        jops = self.jobs.refresh_ages()
-        if not ops.is_empty() or not jops.is_empty():
+        tables = ((self.deployments, "#dep-table"), (self.jobs, "#job-table"),
+                  (self.schedules, "#schedule-table"))
+        ops = [(model.refresh_ages(), table) for model, table in tables]
+        if any(not o.is_empty() for o, _ in ops):
             with self.batch_update():
-                self.main.query_one("#dep-table").apply(ops)
-                self.main.query_one("#job-table").apply(jops)
+                for o, table in ops:
+                    self.main.query_one(table).apply(o)
 
     # -- permissions -----------------------------------------------------------------
     def _check_new_namespaces(self, namespaces: set[str]) -> None:
@@ -443,7 +448,8 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self.permissions.clear()
         self._rows_shown = False
         with self.batch_update():
-            for model, table in ((self.deployments, "#dep-table"), (self.jobs, "#job-table")):
+            for model, table in ((self.deployments, "#dep-table"), (self.jobs, "#job-table"),
+                                 (self.schedules, "#schedule-table")):
                 model.apply([], list(model.records))
                 model.marked.clear()
                 self.main.query_one(table).apply(model.full())

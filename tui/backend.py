@@ -135,6 +135,7 @@ class KubeBackend:
         return FleetChange(
             deployments_upserted=list(self.cache.deployments()),
             jobs_upserted=list(self.cache.jobs()),
+            schedules_upserted=list(self.cache.retrain_schedules()),
             connection=self.cache.connection,
         )
 

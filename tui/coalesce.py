@@ -33,6 +33,8 @@ class Batch:
     deployments_deleted: set[Key] = field(default_factory=set)
     jobs: dict[Key, Any] = field(default_factory=dict)
     jobs_deleted: set[Key] = field(default_factory=set)
+    schedules: dict[Key, Any] = field(default_factory=dict)
+    schedules_deleted: set[Key] = field(default_factory=set)
     connection: ConnectionState | None = None
     error: str | None = None
     events: int = 0
@@ -63,6 +65,8 @@ class ChangeBuffer:
             self._merge(b.deployments, b.deployments_deleted, change.deployments_upserted,
                         change.deployments_deleted)
             self._merge(b.jobs, b.jobs_deleted, change.jobs_upserted, change.jobs_deleted)
+            self._merge(b.schedules, b.schedules_deleted, change.schedules_upserted,
+                        change.schedules_deleted)
             if change.connection is not None:
                 b.connection = change.connection
             if change.error is not None:

@@ -9,7 +9,14 @@ from typing import Any
 
 from rich.text import Text
 
-from fleet.model import JobState, ModelDeployment, ProbeHealth, RolloutState, TrainingJob
+from fleet.model import (
+    JobState,
+    ModelDeployment,
+    ProbeHealth,
+    RetrainSchedule,
+    RolloutState,
+    TrainingJob,
+)
 
 MARK = "● "
 
@@ -21,6 +28,7 @@ class Column:
     width: int | None  # None: sized to content
     cell: Callable[[Any, datetime], str | Text]
     sort: Callable[[Any], Any]
+    timed: bool = False  # the cell depends on the clock: re-rendered on the age timer
 
 
 def human_age(created: datetime, now: datetime) -> str:
@@ -108,15 +116,57 @@ def _completions(j: TrainingJob, _now: datetime) -> str:
     return f"{j.succeeded}/{total}"
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+BAR_WIDTH = 8
+STALE_PROGRESS_S = 300  # a running trainer silent this long shows how long ago it reported
+_PHASE_STYLE = {"done": "green", "failed": "bold red", "training": "cyan"}
+
+
+def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    filled = min(width, max(0, round(width * fraction)))
+    return "█" * filled + "░" * (width - filled)
+
+
+def _phase(j: TrainingJob, now: datetime) -> str | Text:
+    p = j.progress
+    if p is None or not p.phase:
+        return ""
+    text = Text(p.phase, style=_PHASE_STYLE.get(p.phase, ""))
+    if j.state is JobState.RUNNING and p.updated is not None and p.phase not in ("done", "failed"):
+        silent = (now - p.updated).total_seconds()
+        if silent >= STALE_PROGRESS_S:
+            text.append(f" ({human_age(p.updated, now)} ago)", style="yellow")
+    return text
+
+
+def _progress(j: TrainingJob, _now: datetime) -> str | Text:
+    p = j.progress
+    if p is None or not p.epoch_text:
+        return ""
+    frac = p.fraction
+    if frac is None:
+        return p.epoch_text
+    style = {JobState.FAILED: "red", JobState.COMPLETE: "green"}.get(j.state, "cyan")
+    return Text.assemble((progress_bar(frac), style), f" {p.epoch_text}")
+
+
+def _progress_sort(j: TrainingJob) -> float:
+    frac = j.progress.fraction if j.progress is not None else None
+    return -1.0 if frac is None else frac
+
+
+def _reason(j: TrainingJob, _now: datetime) -> str | Text:
+    reason = j.reason  # the whole line: Enter on the row
+    return _styled(_clip(reason, 48), "red") if reason else ""
+
+
 JOB_COLUMNS: tuple[Column, ...] = (
     Column("namespace", "NAMESPACE", None, lambda j, n: j.namespace, lambda j: j.namespace),
     Column("name", "NAME", None, lambda j, n: j.name, lambda j: j.name),
     Column("kind", "KIND", 12, lambda j, n: j.kind, lambda j: j.kind),
-    Column("completions", "COMPLETIONS", 11, _completions, lambda j: j.succeeded),
-    Column("active", "ACTIVE", 6, lambda j, n: str(j.active), lambda j: j.active),
-    Column("succeeded", "SUCCEEDED", 9, lambda j, n: str(j.succeeded), lambda j: j.succeeded),
-    Column("failed", "FAILED", 6, lambda j, n: str(j.failed), lambda j: j.failed),
-    Column("gpus", "GPUS", 4, lambda j, n: str(j.gpus), lambda j: j.gpus),
     Column(
         "state",
         "STATE",
@@ -124,8 +174,156 @@ JOB_COLUMNS: tuple[Column, ...] = (
         lambda j, n: _styled(str(j.state), _JOB_STYLE.get(j.state, "")),
         lambda j: str(j.state),
     ),
+    Column("phase", "PHASE", None, _phase,
+           lambda j: j.progress.phase if j.progress is not None else "", timed=True),
+    Column("progress", "PROGRESS", None, _progress, _progress_sort),
+    Column("metric", "METRIC", None,
+           lambda j, n: j.progress.metric_text if j.progress is not None else "",
+           lambda j: (j.progress.metric, j.progress.value or 0) if j.progress else ("", 0)),
+    Column("completions", "COMPLETIONS", 11, _completions, lambda j: j.succeeded),
+    Column("active", "ACTIVE", 6, lambda j, n: str(j.active), lambda j: j.active),
+    Column("failed", "FAILED", 6, lambda j, n: str(j.failed), lambda j: j.failed),
+    Column("gpus", "GPUS", 4, lambda j, n: str(j.gpus), lambda j: j.gpus),
     Column("age", "AGE", 5, lambda j, n: human_age(j.created, n), lambda j: -j.created.timestamp()),
+    Column("reason", "REASON", None, _reason, lambda j: j.reason),
 )
+
+
+# --- re-training schedules (CronJobs) ------------------------------------------------------------
+
+_PROMOTION_STYLE = {"promoted": "green", "kept": "cyan", "rolled-back": "yellow",
+                    "skipped": "dim", "failed": "bold red"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def time_until(when: datetime, now: datetime) -> str:
+    """`in 5m`; `now` just after it was due; `overdue 3m` when well past."""
+    secs = (when - now).total_seconds()
+    if secs < -60:
+        return f"overdue {human_age(when, now)}"
+    if secs <= 0:
+        return "now"
+    return "in " + human_age(now, when)
+
+
+def _deployment(s: RetrainSchedule, _now: datetime) -> str:
+    """The target Deployment; its namespace only when it is not the CronJob's."""
+    key = s.deployment_key
+    if key is None:
+        return ""
+    return key[1] if key[0] == s.namespace else f"{key[0]}/{key[1]}"
+
+
+def _schedule(s: RetrainSchedule, _now: datetime) -> str:
+    return f"{s.schedule} ({s.time_zone})" if s.time_zone else s.schedule
+
+
+def _last_run(s: RetrainSchedule, now: datetime) -> str | Text:
+    if s.last_schedule is None:
+        return _styled("never", "dim")
+    return f"{human_age(s.last_schedule, now)} ago"
+
+
+def _next_run(s: RetrainSchedule, now: datetime) -> str | Text:
+    if s.suspended:
+        return _styled("suspended", "magenta")
+    if s.next_run is None:
+        return _styled("invalid schedule", "bold red") if s.schedule else ""
+    text = time_until(s.next_run, now)
+    return _styled(text, "yellow") if text.startswith("overdue") else text
+
+
+def _promotion(s: RetrainSchedule, now: datetime) -> str | Text:
+    p = s.last_promotion
+    if p is None or not p.result:
+        return _styled("none yet", "dim") if p is None else ""
+    text = Text(p.result, style=_PROMOTION_STYLE.get(p.result, ""))
+    if p.time is not None:
+        text.append(f" {human_age(p.time, now)} ago")
+    return text
+
+
+def _promotion_detail(s: RetrainSchedule, _now: datetime) -> str:
+    p = s.last_promotion
+    return _clip(p.detail, 80) if p is not None else ""
+
+
+SCHEDULE_COLUMNS: tuple[Column, ...] = (
+    Column("namespace", "NAMESPACE", None, lambda s, n: s.namespace, lambda s: s.namespace),
+    Column("name", "NAME", None, lambda s, n: s.name, lambda s: s.name),
+    Column("model", "MODEL", None, lambda s, n: s.model, lambda s: s.model),
+    Column("deployment", "DEPLOYMENT", None, _deployment, lambda s: s.deployment_key or ("", "")),
+    Column("schedule", "SCHEDULE", None, _schedule, lambda s: s.schedule),
+    Column("active", "ACTIVE", 6, lambda s, n: str(s.active), lambda s: s.active),
+    Column("last_run", "LAST RUN", 9, _last_run,
+           lambda s: -(s.last_schedule or _EPOCH).timestamp(), timed=True),
+    Column("next_run", "NEXT RUN", 11, _next_run,
+           lambda s: s.next_run.timestamp() if s.next_run else float("inf"), timed=True),
+    Column("promotion", "LAST PROMOTION", None, _promotion,
+           lambda s: s.last_promotion.result if s.last_promotion else "", timed=True),
+    Column("detail", "DETAIL", None, _promotion_detail,
+           lambda s: s.last_promotion.detail if s.last_promotion else ""),
+)
+
+
+def _when(t: datetime | None, now: datetime) -> str:
+    if t is None:
+        return "-"
+    stamp = t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rel = time_until(t, now) if t > now else f"{human_age(t, now)} ago"
+    return f"{stamp} ({rel})"
+
+
+def job_summary(j: TrainingJob, now: datetime | None = None) -> str:
+    """Everything the trainer reported, untruncated (Enter on a job row)."""
+    now = now or utcnow()
+    lines = [f"state {j.state}, {j.succeeded}/{j.completions or 1} completed, "
+             f"{j.active} active, {j.failed} failed"]
+    p = j.progress
+    if p is None:
+        lines.append("no progress reported (annotation modelfleet.io/progress)")
+    else:
+        facts = [f"phase {p.phase or '?'}"]
+        if p.epoch_text:
+            facts.append(f"epoch {p.epoch_text}")
+        if p.value is not None:
+            facts.append(f"{p.metric or 'metric'} {p.value:g}")
+        if p.loss is not None:
+            facts.append(f"loss {p.loss:g}")
+        lines.append(", ".join(facts))
+        if p.updated is not None:
+            lines.append(f"reported {_when(p.updated, now)}")
+        if p.message:
+            lines.append(p.message)
+        if p.model_uri:
+            lines.append(f"published {p.model_uri}")
+    if j.reason:
+        lines.append(f"failed: {j.reason}")
+    return "\n".join(lines)
+
+
+def schedule_summary(s: RetrainSchedule, now: datetime | None = None) -> str:
+    """The schedule and the last promotion, untruncated (Enter on a schedule row)."""
+    now = now or utcnow()
+    lines = [f"model {s.model} → deployment {s.deployment or '?'}",
+             f"schedule {_schedule(s, now) or '-'}"
+             + (" (suspended)" if s.suspended else ""),
+             f"last run {_when(s.last_schedule, now)}; last success "
+             f"{_when(s.last_successful, now)}",
+             f"next run {_when(s.next_run, now) if s.next_run else as_text(_next_run(s, now))}"]
+    if s.active:
+        lines.append(f"{s.active} job(s) running now")
+    p = s.last_promotion
+    if p is None:
+        lines.append("no promotion yet (annotation modelfleet.io/last-promotion)")
+    else:
+        lines.append(f"last promotion: {p.result or '?'} {_when(p.time, now)}"
+                     + (f" by job {p.job}" if p.job else ""))
+        if p.detail:
+            lines.append(p.detail)
+        if p.model_uri:
+            lines.append(p.model_uri)
+    return "\n".join(lines)
 
 
 def as_text(value: str | Text) -> Text:

@@ -16,6 +16,8 @@ KEYMAP: list[tuple[str, str, str, str]] = [
     ("Navigate", "N", "app.namespace", "switch namespace"),
     ("Navigate", "C", "app.context", "switch kubeconfig context"),
     ("Navigate", "Esc", "screen.clear", "clear the filter / marks; back from a screen"),
+    ("Jobs", "Tab", "", "to the re-training schedules (CronJobs) table and back"),
+    ("Jobs", "Enter", "", "the whole progress and failure reason / last promotion"),
     ("Find", "/", "screen.filter", "fuzzy filter; `-l team=nlp,tier!=canary` label selector"),
     ("Find", "!", "screen.problems", "problems only: stalled rollouts, unready pods, crash loops"),
     ("Find", "n", "screen.next_problem", "jump to the next problem row"),

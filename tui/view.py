@@ -161,18 +161,19 @@ class TableModel:
         self.reverse = reverse
 
     def refresh_ages(self) -> TableOps:
-        """Age cells whose text changed (called on a slow timer)."""
+        """Cells that depend on the clock (ages, next runs) whose text changed (called on a
+        slow timer)."""
         ops = TableOps()
         now = self._now()
-        i = self._col_index.get("age")
-        if i is None:
-            return ops
-        col = self.columns[i]
+        timed = [i for i, c in enumerate(self.columns) if c.key == "age" or c.timed]
         for key, cells in self.shown.items():
-            value = as_text(col.cell(self.records[key], now))
-            if value != cells[i]:
-                self.shown[key] = (*cells[:i], value, *cells[i + 1 :])
-                ops.updated.append((key, "age", value, self._widens(i, value)))
+            for i in timed:
+                col = self.columns[i]
+                value = as_text(col.cell(self.records[key], now))
+                if value != cells[i]:
+                    cells = (*cells[:i], value, *cells[i + 1 :])
+                    self.shown[key] = cells
+                    ops.updated.append((key, col.key, value, self._widens(i, value)))
         return ops
 
     def toggle_marks(self, keys: Iterable[Key], on: bool | None = None) -> TableOps:

@@ -38,7 +38,7 @@ def _started(api: FakeApi) -> tuple[FleetCache, list]:
     c.subscribe(changes.append)
     c.start()
     assert c.wait_synced(5)
-    assert _wait(lambda: len(api.watch_queues) == 5)
+    assert _wait(lambda: len(api.watch_queues) == len(cache_mod.RESOURCES))
     return c, changes
 
 
@@ -109,8 +109,8 @@ def test_notifications_keep_the_rate_limit():
 
 
 def test_stop_waits_one_shared_deadline_for_a_hanging_list():
-    """A black-holed API: every LIST hangs. stop() returns within its timeout for all 15
-    reflectors together, instead of joining each one for seconds."""
+    """A black-holed API: every LIST hangs. stop() returns within its timeout for all 18
+    reflectors (6 types x 3 namespaces) together, instead of joining each one for seconds."""
     release = threading.Event()
     entered: list[str] = []
 
@@ -125,7 +125,7 @@ def test_stop_waits_one_shared_deadline_for_a_hanging_list():
 
     c = FleetCache(Hanging(), ["a", "b", "c"]).start()
     try:
-        assert _wait(lambda: len(entered) == 15)
+        assert _wait(lambda: len(entered) == 18)
         t0 = time.monotonic()
         assert c.stop(timeout=0.3) is False  # the LISTs are still in flight
         assert time.monotonic() - t0 < 0.6
@@ -227,3 +227,148 @@ def test_indexes_do_not_keep_empty_entries_after_deletes():
         st.replace(kind, "ns1", [])
     assert not st.pods_by_owner and not st.dep_rs and not st.events_by_involved
     assert not st.pods and not st.rs_owner and not st.events
+
+
+# --- training progress and re-training CronJobs ------------------------------------------------
+
+JOBS = collection_path("batch/v1", "jobs", "ns1")
+CRONJOBS = collection_path("batch/v1", "cronjobs", "ns1")
+
+
+def _training_job(name: str, progress: dict | None = None, rv: str = "10") -> dict:
+    import json
+
+    ann = {"modelfleet.io/progress": json.dumps(progress)} if progress else {}
+    return {"metadata": {"name": name, "namespace": "ns1", "uid": f"u-{name}",
+                         "resourceVersion": rv, "creationTimestamp": "2026-12-01T11:00:00Z",
+                         "labels": {"app.kubernetes.io/component": "training"},
+                         "annotations": ann},
+            "spec": {"completions": 1, "template": {"spec": {"containers": [{"name": "t"}]}}},
+            "status": {"active": 1, "ready": 1}}
+
+
+def _cronjob(name: str, promotion: dict | None = None, rv: str = "20", **spec) -> dict:
+    import json
+
+    ann = {"modelfleet.io/deployment": "digits"}
+    if promotion:
+        ann["modelfleet.io/last-promotion"] = json.dumps(promotion)
+    return {"metadata": {"name": name, "namespace": "ns1", "uid": f"u-{name}",
+                         "resourceVersion": rv, "creationTimestamp": "2026-12-01T00:00:00Z",
+                         "labels": {"app.kubernetes.io/component": "retraining",
+                                    "app.kubernetes.io/name": "digits"},
+                         "annotations": ann},
+            "spec": {"schedule": "0 3 * * *", "suspend": True, **spec},
+            "status": {"lastScheduleTime": "2026-12-01T03:00:00Z"}}
+
+
+class QueryApi(FakeApi):
+    """Records each LIST's query; answers 403 for the paths in `forbidden`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: dict[str, dict] = {}
+        self.forbidden: set[str] = set()
+
+    def list_pages(self, path, query=None):
+        self.queries[path] = dict(query or {})
+        if path in self.forbidden:
+            from fleet.errors import Forbidden
+
+            raise Forbidden(f'cronjobs.batch is forbidden: User "viewer" cannot list resource '
+                            f'"cronjobs" in API group "batch" ({path})', status=403)
+        return super().list_pages(path, query)
+
+
+def test_jobs_and_cronjobs_are_selected_by_the_api_server():
+    api = QueryApi()
+    FleetCache(api, ["ns1"]).load_once()
+    assert api.queries[JOBS] == {
+        "labelSelector": "app.kubernetes.io/component in (training,sweep-worker)"}
+    assert api.queries[CRONJOBS] == {"labelSelector": "app.kubernetes.io/component=retraining"}
+
+
+def test_progress_and_schedules_flow_through_change_batches():
+    api = _api()
+    api.lists[JOBS] = [_training_job("train-a", {"phase": "staging"})]
+    api.lists[CRONJOBS] = [_cronjob("retrain-digits")]
+    c, changes = _started(api)
+    try:
+        (j,) = c.jobs()
+        assert j.progress.phase == "staging"
+        (s,) = c.retrain_schedules()
+        assert (s.name, s.model, s.deployment_key, s.suspended) == (
+            "retrain-digits", "digits", ("ns1", "digits"), True)
+        assert s.last_promotion is None
+        assert _wait(lambda: any(ch.schedules_upserted for ch in changes))
+        changes.clear()
+
+        api.watch_queues[JOBS].put({"type": "MODIFIED", "object": _training_job(
+            "train-a", {"phase": "training", "epoch": 3, "epochs": 10, "metric": "accuracy",
+                        "value": 0.93}, rv="11")})
+        promo = {"result": "promoted", "detail": "0.96 > 0.95", "time": "2026-12-01T03:09:00Z"}
+        api.watch_queues[CRONJOBS].put({"type": "MODIFIED",
+                                        "object": _cronjob("retrain-digits", promo, rv="21")})
+
+        def seen() -> tuple:
+            jobs = [j for ch in list(changes) for j in ch.jobs_upserted]
+            scheds = [s for ch in list(changes) for s in ch.schedules_upserted]
+            return (jobs[-1].progress.epoch_text if jobs else None,
+                    scheds[-1].last_promotion.result
+                    if scheds and scheds[-1].last_promotion else None)
+
+        assert _wait(lambda: seen() == ("3/10", "promoted"))
+        assert c.retrain_schedules()[0].last_promotion.detail == "0.96 > 0.95"
+
+        # an unchanged MODIFIED (e.g. a status no-op) is not re-published
+        changes.clear()
+        api.watch_queues[CRONJOBS].put({"type": "MODIFIED",
+                                        "object": _cronjob("retrain-digits", promo, rv="21")})
+        api.watch_queues[CRONJOBS].put({"type": "DELETED",
+                                        "object": _cronjob("retrain-digits", promo, rv="22")})
+        assert _wait(lambda: any(("ns1", "retrain-digits") in ch.schedules_deleted
+                                 for ch in changes))
+        assert not any(ch.schedules_upserted for ch in changes)
+        assert c.retrain_schedules() == []
+    finally:
+        c.stop()
+
+
+def test_a_cronjob_losing_its_label_is_a_delete():
+    from fleet.cache import _Stores
+
+    st = _Stores()
+    st.replace("CronJob", "ns1", [_cronjob("r1"), _cronjob("r2")])
+    assert sorted(st.schedules) == [("ns1", "r1"), ("ns1", "r2")]
+    st.take_change()
+    other = _cronjob("r1", rv="30")
+    other["metadata"]["labels"]["app.kubernetes.io/component"] = "backup"
+    st.apply("CronJob", "MODIFIED", other)
+    change = st.take_change()
+    assert change.schedules_deleted == [("ns1", "r1")] and not change.schedules_upserted
+    st.replace("CronJob", "ns1", [])  # relist after 410: r2 is gone too
+    assert st.take_change().schedules_deleted == [("ns1", "r2")]
+
+
+def test_forbidden_cronjobs_leave_the_rest_of_the_fleet_working():
+    api = QueryApi()
+    for path, items in _api().lists.items():
+        api.lists[path] = items
+    api.lists[JOBS] = [_training_job("train-a")]
+    api.forbidden.add(CRONJOBS)
+    c = FleetCache(api, ["ns1"]).load_once()  # `fleet ls`: no exception
+    assert [d.name for d in c.deployments()] == ["resnet"] and c.retrain_schedules() == []
+    assert any("cronjobs" in f for f in c.forbidden())
+
+    changes: list = []
+    c = FleetCache(api, ["ns1"])
+    c.subscribe(changes.append)
+    c.start()
+    try:
+        assert c.wait_synced(5)
+        assert _wait(lambda: c.connection is ConnectionState.SYNCED)
+        assert [j.name for j in c.jobs()] == ["train-a"] and c.retrain_schedules() == []
+        assert any("cronjobs" in f for f in c.forbidden())
+        assert _wait(lambda: any(ch.deployments_upserted for ch in changes))
+    finally:
+        c.stop()

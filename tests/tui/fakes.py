@@ -23,8 +23,11 @@ from fleet.model import (
     ProbeHealth,
     ProbeReport,
     ProbeSpec,
+    Promotion,
+    RetrainSchedule,
     RolloutState,
     TrainingJob,
+    TrainingProgress,
 )
 
 NOW = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
@@ -51,13 +54,35 @@ def job(i: int, ns: str = "team-a", **kw) -> TrainingJob:
     return TrainingJob(**base)
 
 
+def progress(epoch: int | None = 3, epochs: int | None = 10, **kw) -> TrainingProgress:
+    base = dict(phase="training", epoch=epoch, epochs=epochs, metric="accuracy", value=0.931,
+                loss=0.21, updated=NOW - timedelta(seconds=20))
+    base.update(kw)
+    return TrainingProgress(**base)
+
+
+def schedule(i: int, ns: str = "team-a", **kw) -> RetrainSchedule:
+    base = dict(namespace=ns, name=f"retrain-{i:02d}", model=f"model-{i % 7}",
+                deployment=f"model-{i:04d}", schedule="0 3 * * *",
+                last_schedule=NOW - timedelta(hours=1), last_successful=NOW - timedelta(hours=1),
+                next_run=NOW + timedelta(hours=23),
+                last_promotion=Promotion("promoted", "accuracy 0.962 > 0.948 (live)",
+                                         f"retrain-{i:02d}-29001", NOW - timedelta(minutes=50),
+                                         f"hdfs://nn/models/model-{i % 7}/v4"),
+                uid=f"cj-{i}", resource_version=str(500 + i), created=NOW - timedelta(days=10))
+    base.update(kw)
+    return RetrainSchedule(**base)
+
+
 class FakeBackend:
     """Records calls; `emit` pushes a change to the app like the watch cache would."""
 
     def __init__(self, deployments: list[ModelDeployment], jobs: list[TrainingJob] | None = None,
-                 denied: dict[tuple[str, str], str] | None = None) -> None:
+                 denied: dict[tuple[str, str], str] | None = None,
+                 schedules: list[RetrainSchedule] | None = None) -> None:
         self.records = {d.key: d for d in deployments}
         self.job_records = {j.key: j for j in (jobs or [])}
+        self.schedule_records = {s.key: s for s in (schedules or [])}
         self.denied = denied or {}
         self.calls: list[tuple] = []
         self.on_change: Callable[[FleetChange], None] | None = None
@@ -96,7 +121,8 @@ class FakeBackend:
 
     def snapshot(self) -> FleetChange:
         return FleetChange(list(self.records.values()), [], list(self.job_records.values()), [],
-                           ConnectionState.SYNCED)
+                           ConnectionState.SYNCED,
+                           schedules_upserted=list(self.schedule_records.values()))
 
     def stop(self) -> None:
         self.stopped += 1

@@ -7,13 +7,15 @@ local cluster.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from rich.console import Console
 
 from fleet.events import FleetChange
 from fleet.model import ConnectionState, RolloutState
-from tests.tui.fakes import NOW, FakeBackend, deployment, job
+from tests.tui.fakes import NOW, FakeBackend, deployment, job, progress, schedule
 from tests.tui.waiting import settle, until
 from tui.app import FleetApp
 from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
@@ -424,3 +426,145 @@ async def test_quitting_stops_the_backend_off_the_ui_loop():
         await pilot.press("q")
     assert fb.stopped == 0  # the app is gone while stop() still waits
     release.set()
+
+
+# --- jobs view: training progress and re-training schedules ------------------------------------
+
+def cell(app: FleetApp, table: str, key: tuple[str, str], column: str) -> str:
+    try:
+        return str(app.main.query_one(table).get_cell(f"{key[0]}/{key[1]}", column))
+    except Exception:  # noqa: BLE001 - no such row (yet)
+        return ""
+
+
+def jobs_backend() -> FakeBackend:
+    from fleet.model import JobState
+
+    jobs = [job(1, progress=progress()),
+            job(2, state=JobState.FAILED, active=0, failed=1,
+                progress=progress(phase="failed", epoch=None, epochs=None, value=None,
+                                  loss=None),
+                failure="TrainerError: dataset digits@v9 not found [hdfs]")]
+    return FakeBackend([deployment(1)], jobs,
+                       schedules=[schedule(1), schedule(2, ns="team-b", suspended=True,
+                                                       next_run=None)])
+
+
+async def test_jobs_view_shows_progress_failure_and_schedules():
+    app = make_app(jobs_backend())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("J")
+        key = ("team-a", "train-001")
+        assert cell(app, "#job-table", key, "phase") == "training"
+        assert cell(app, "#job-table", key, "progress") == "██░░░░░░ 3/10"
+        assert cell(app, "#job-table", key, "metric") == "accuracy 0.931"
+        failed = ("team-a", "train-002")
+        assert cell(app, "#job-table", failed, "state") == "failed"
+        assert cell(app, "#job-table", failed, "reason").startswith("TrainerError: dataset")
+        box = app.main.query_one("#schedules-box")
+        assert box.display and str(box.border_title) == "re-training schedules(all)[2]"
+        sched = ("team-a", "retrain-01")
+        assert cell(app, "#schedule-table", sched, "next_run") == "in 23h"
+        assert cell(app, "#schedule-table", sched, "promotion") == "promoted 50m ago"
+        assert cell(app, "#schedule-table", ("team-b", "retrain-02"), "next_run") == "suspended"
+
+
+async def test_progress_updates_only_the_changed_cells():
+    fb = jobs_backend()
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("J")
+        table = app.main.query_one("#job-table")
+        touched: list[tuple[str, str]] = []
+        orig = table.update_cell
+
+        def spy(row_key, column_key, value, *, update_width=False):
+            touched.append((str(row_key), str(column_key)))
+            return orig(row_key, column_key, value, update_width=update_width)
+
+        table.update_cell = spy
+        before = table.applied_batches
+        rec = replace(fb.job_records[("team-a", "train-001")],
+                      progress=progress(epoch=4, value=0.944), resource_version="7")
+        fb.emit(FleetChange(jobs_upserted=[rec]))
+        await settle(pilot)
+        assert table.applied_batches == before + 1
+        assert sorted(touched) == [("team-a/train-001", "metric"),
+                                   ("team-a/train-001", "progress")]
+        assert cell(app, "#job-table", rec.key, "progress") == "███░░░░░ 4/10"
+        assert cell(app, "#job-table", rec.key, "metric") == "accuracy 0.944"
+
+
+async def test_schedule_rows_come_and_go_and_the_box_hides_when_empty():
+    fb = FakeBackend([deployment(1)], [job(1)])
+    app = make_app(fb, start_view="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        box = app.main.query_one("#schedules-box")
+        assert app.main.view == "jobs" and not box.display
+        new = schedule(5, next_run=NOW + timedelta(minutes=5))
+        fb.emit(FleetChange(schedules_upserted=[new]))
+        await settle(pilot)
+        assert box.display and cell(app, "#schedule-table", new.key, "next_run") == "in 5m"
+        fb.emit(FleetChange(schedules_upserted=[replace(
+            new, last_promotion=None, resource_version="900")]))
+        await settle(pilot)
+        assert cell(app, "#schedule-table", new.key, "promotion") == "none yet"
+        fb.emit(FleetChange(schedules_deleted=[new.key]))
+        await settle(pilot)
+        assert not box.display and app.main.query_one("#schedule-table").row_count == 0
+
+
+async def test_filter_tab_sort_and_enter_in_the_jobs_view():
+    app = make_app(jobs_backend())
+    notes: list[tuple[str, str]] = []
+    app.notify = lambda message, **kw: notes.append((kw.get("title", ""), message))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("J")
+        # Enter on the failed job: the whole reason (markup-like text kept as is)
+        await pilot.press("down", "enter")
+        assert notes[-1][0] == "job team-a/train-002"
+        assert "failed: TrainerError: dataset digits@v9 not found [hdfs]" in notes[-1][1]
+        # the filter applies to both tables
+        await pilot.press("slash", *"retrain-02", "enter")
+        await settle(pilot)
+        assert app.main.query_one("#job-table").row_count == 0
+        assert app.main.query_one("#schedule-table").row_count == 1
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.main.query_one("#schedule-table").row_count == 2
+        # Tab moves to the schedules table; sorting and Enter act on it
+        await pilot.press("tab")
+        sched = app.main.query_one("#schedule-table")
+        assert sched.has_focus and app.main.table is sched
+        await pilot.press("S")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", what="picker")
+        app.screen.dismiss("next_run")
+        await settle(pilot)
+        assert app.schedules.sort_column == "next_run"
+        assert app.jobs.sort_column == "namespace"
+        sched.move_cursor(row=0)
+        await pilot.pause()
+        assert sched.cursor_key() == ("team-a", "retrain-01")  # in 23h before suspended
+        await pilot.press("enter")
+        title_, text = notes[-1]
+        assert title_ == "cronjob team-a/retrain-01"
+        assert "last promotion: promoted" in text and "accuracy 0.962 > 0.948 (live)" in text
+        assert not app.screen.active_bindings["u"].enabled  # no write action on a schedule
+
+
+async def test_clock_refresh_updates_next_run():
+    now = [NOW]
+    fb = FakeBackend([deployment(1)], schedules=[schedule(1, next_run=NOW + timedelta(minutes=3))])
+    app = FleetApp(lambda ctx, ns: fb, age_refresh_s=0, clock=lambda: now[0],
+                   start_view="jobs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert cell(app, "#schedule-table", ("team-a", "retrain-01"), "next_run") == "in 3m"
+        now[0] = NOW + timedelta(minutes=5)
+        app._refresh_ages()
+        await settle(pilot)
+        assert cell(app, "#schedule-table", ("team-a", "retrain-01"), "next_run") == "overdue 2m"

@@ -57,3 +57,19 @@ def test_concurrent_pushes_lose_nothing():
     for t in threads:
         t.join()
     assert len(buf.drain().deployments) == 400
+
+
+def test_schedules_merge_like_jobs():
+    from tests.tui.fakes import schedule
+
+    buf = ChangeBuffer(lambda: None)
+    s = schedule(1)
+    buf.push(FleetChange(schedules_upserted=[replace(s, active=1, resource_version="600")]))
+    buf.push(FleetChange(schedules_upserted=[replace(s, active=0, resource_version="550")]))
+    other = schedule(2)
+    buf.push(FleetChange(schedules_upserted=[other]))
+    buf.push(FleetChange(schedules_deleted=[other.key]))
+    batch = buf.drain()
+    assert batch.schedules[s.key].active == 1  # the older resourceVersion lost
+    assert other.key not in batch.schedules and batch.schedules_deleted == {other.key}
+    assert FleetChange(schedules_deleted=[other.key]).is_empty() is False

@@ -5,9 +5,11 @@ A fixed clock and the in-memory backend keep them deterministic.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fleet.events import FleetChange
-from fleet.model import ConnectionState, JobState, ProbeHealth, RolloutState
-from tests.tui.fakes import NOW, FakeBackend, deployment, job
+from fleet.model import ConnectionState, JobState, ProbeHealth, Promotion, RolloutState
+from tests.tui.fakes import NOW, FakeBackend, deployment, job, progress, schedule
 from tests.tui.waiting import settle
 from tui.app import FleetApp
 
@@ -22,9 +24,33 @@ def fleet() -> FakeBackend:
     deps[9] = deployment(9, ns="team-nlp", probe_health=ProbeHealth.CRASHLOOP, restarts=12,
                          crashlooping_pods=2, ready=0, available=0)
     deps[11] = deployment(11, ns="team-ads", paused=True, rollout_state=RolloutState.PAUSED)
-    jobs = [job(1), job(2, ns="team-vision", state=JobState.PENDING, active=0, gpus=8),
-            job(3, kind="sweep-worker", gpus=0, state=JobState.COMPLETE, active=0, succeeded=1)]
-    return FakeBackend(deps, jobs)
+    jobs = [job(1, progress=progress()),
+            job(2, ns="team-vision", state=JobState.PENDING, active=0, gpus=8),
+            job(3, kind="sweep-worker", gpus=0, state=JobState.COMPLETE, active=0, succeeded=1,
+                progress=progress(epoch=10, phase="done", value=0.958,
+                                  model_uri="hdfs://nn/models/model-3/v5")),
+            job(4, ns="team-nlp", state=JobState.FAILED, active=0, failed=1,
+                progress=progress(phase="failed", epoch=None, epochs=None, value=None,
+                                  loss=None, message="no such dataset version"),
+                failure="dataset digits@v9 not found in hdfs://nn/datasets/digits"),
+            job(5, ns="team-ads", progress=progress(phase="staging", epoch=None, epochs=None,
+                                                    value=None, loss=None)),
+            job(6, ns="team-ads", progress=progress(epoch=7, epochs=None, metric="",
+                                                    value=None, loss=0.0412,
+                                                    updated=NOW - timedelta(minutes=12)))]
+    schedules = [
+        schedule(1),
+        schedule(2, ns="team-vision", schedule="30 */6 * * 1-5", time_zone="Europe/Berlin",
+                 next_run=NOW + timedelta(minutes=12), active=1,
+                 deployment="team-nlp/model-0004"),
+        schedule(3, ns="team-ads", suspended=True, next_run=None, last_promotion=Promotion(
+            "rolled-back", "canary p95 latency 41ms > 30ms; rolled back to revision 2",
+            "retrain-03-28990", NOW - timedelta(days=2))),
+        schedule(4, ns="team-nlp", schedule="@weekly", last_schedule=None,
+                 next_run=NOW + timedelta(days=3),
+                 last_promotion=None, deployment=""),
+    ]
+    return FakeBackend(deps, jobs, schedules=schedules)
 
 
 def app(**kw) -> FleetApp:
@@ -115,3 +141,10 @@ def test_log_view(snap_compare):
         await pilot.pause()
 
     assert snap_compare(the_app, terminal_size=SIZE, run_before=before)
+
+
+
+def test_jobs_view_filtered_with_schedules_focused(snap_compare):
+    """One filter for both tables of the jobs view; Tab moves the cursor to the schedules."""
+    before = _after(("J",), ("slash", *"nlp", "enter"), ("tab",))
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)

@@ -369,6 +369,57 @@ async def test_jobs_view_shows_gpu_holders_and_pending(cluster, namespace):
             f"jobs({namespace})[2]")
 
 
+async def test_jobs_view_shows_progress_and_retraining_schedules(cluster, namespace):
+    progress = {"phase": "training", "epoch": 2, "epochs": 8, "metric": "accuracy",
+                "value": 0.9}
+    cluster.apply([
+        {"apiVersion": "batch/v1", "kind": "Job",
+         "metadata": {"name": "train", "namespace": namespace,
+                      "labels": {"app.kubernetes.io/component": "training"},
+                      "annotations": {"modelfleet.io/progress": json.dumps(progress)}},
+         "spec": {"backoffLimit": 0, "template": {
+             "metadata": {"annotations": {"fleet.test/complete-after": "600s"}},
+             "spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "t:1"}]}}}},
+        {"apiVersion": "batch/v1", "kind": "CronJob",
+         "metadata": {"name": "retrain", "namespace": namespace,
+                      "labels": {"app.kubernetes.io/component": "retraining",
+                                 "app.kubernetes.io/name": "digits"},
+                      "annotations": {"modelfleet.io/deployment": "digits"}},
+         "spec": {"schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {
+             "template": {"spec": {"restartPolicy": "Never",
+                                   "containers": [{"name": "r", "image": "r:1"}]}}}}}},
+    ])
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("J")
+        jobs, scheds = app.main.query_one("#job-table"), app.main.query_one("#schedule-table")
+
+        def get(table, name: str, column: str) -> str:
+            try:
+                return str(table.get_cell(f"{namespace}/{name}", column))
+            except Exception:  # noqa: BLE001
+                return ""
+
+        await until(pilot, lambda: get(jobs, "train", "progress").endswith("2/8"), timeout=60,
+                    what="the progress bar")
+        assert get(jobs, "train", "metric") == "accuracy 0.900"
+        await until(pilot, lambda: get(scheds, "retrain", "next_run") == "suspended",
+                    what="the schedule row")
+        assert app.main.query_one("#schedules-box").display
+        # the trainer moves on: the cell follows the annotation
+        patch = json.dumps({"metadata": {"annotations": {
+            "modelfleet.io/progress": json.dumps(progress | {"epoch": 3})}}})
+        cluster.kubectl_run("patch", "job", "train", "-n", namespace, "--type=merge", "-p", patch)
+        await until(pilot, lambda: get(jobs, "train", "progress").endswith("3/8"),
+                    what="epoch 3")
+        promo = json.dumps({"metadata": {"annotations": {"modelfleet.io/last-promotion":
+                                                         json.dumps({"result": "kept"})}}})
+        cluster.kubectl_run("patch", "cronjob", "retrain", "-n", namespace, "--type=merge",
+                            "-p", promo)
+        await until(pilot, lambda: get(scheds, "retrain", "promotion") == "kept",
+                    what="the promotion result")
+
+
 async def test_switch_namespace(cluster, namespace):
     cluster.apply([dep("here-1", namespace), dep("here-2", namespace)])
     app = FleetApp(lambda ctx, nss: KubeBackend(cluster.kubeconfig, ctx, nss), age_refresh_s=0)

@@ -107,3 +107,62 @@ def test_probe_cell_shows_counts():
     d = deployment(1, probe_health=ProbeHealth.CRASHLOOP, restarts=7)
     _, cells = m.apply([d], []).added[0]
     assert str(cells[9]) == "crashloop(7)"
+
+
+def test_schedule_clock_cells_refresh_on_the_age_timer():
+    from datetime import timedelta
+
+    from tests.tui.fakes import schedule
+    from tui.columns import SCHEDULE_COLUMNS
+
+    now = [NOW]
+    m = TableModel(SCHEDULE_COLUMNS, now=lambda: now[0])
+    s = schedule(1, next_run=NOW + timedelta(minutes=30))
+    m.apply([s], [])
+    cells = dict(zip([c.key for c in SCHEDULE_COLUMNS], m.shown[s.key], strict=True))
+    assert (str(cells["next_run"]), str(cells["last_run"])) == ("in 30m", "60m ago")
+    assert m.refresh_ages().is_empty()
+    now[0] = NOW + timedelta(minutes=10)
+    ops = m.refresh_ages()
+    assert sorted((col, str(v)) for _, col, v, _ in ops.updated) == [
+        ("last_run", "70m ago"), ("next_run", "in 20m"), ("promotion", "promoted 60m ago")]
+    now[0] = NOW + timedelta(minutes=30, seconds=30)
+    assert ("next_run", "now") in [(c, str(v)) for _, c, v, _ in m.refresh_ages().updated]
+    now[0] = NOW + timedelta(minutes=45)
+    assert ("next_run", "overdue 15m") in [(c, str(v)) for _, c, v, _ in m.refresh_ages().updated]
+
+
+def test_job_progress_change_updates_only_progress_cells():
+    from tests.tui.fakes import job, progress
+    from tui.columns import JOB_COLUMNS
+
+    m = TableModel(JOB_COLUMNS, now=lambda: NOW)
+    j = job(1, progress=progress())
+    m.apply([j], [])
+    ops = m.apply([replace(j, progress=progress(epoch=4, value=0.94), resource_version="9")], [])
+    assert [(col, str(v)) for _, col, v, _ in ops.updated] == [
+        ("progress", "███░░░░░ 4/10"), ("metric", "accuracy 0.940")]
+    assert not ops.added and not ops.removed
+
+
+def test_job_cells_for_missing_stale_and_failed_progress():
+    from datetime import timedelta
+
+    from fleet.model import JobState
+    from tests.tui.fakes import job, progress
+    from tui.columns import JOB_COLUMNS, render_row
+
+    def cells(j) -> dict[str, str]:
+        return {c.key: str(v) for c, v in zip(JOB_COLUMNS, render_row(JOB_COLUMNS, j, NOW),
+                                               strict=True)}
+
+    bare = cells(job(1))
+    assert (bare["phase"], bare["progress"], bare["metric"], bare["reason"]) == ("", "", "", "")
+    stale = cells(job(2, progress=progress(updated=NOW - timedelta(minutes=7))))
+    assert stale["phase"] == "training (7m ago)"
+    fresh = cells(job(2, progress=progress(updated=NOW - timedelta(minutes=4))))
+    assert fresh["phase"] == "training"
+    failed = cells(job(3, state=JobState.FAILED, progress=progress(phase="failed"),
+                       failure="x" * 100))
+    assert failed["phase"] == "failed" and failed["reason"] == "x" * 47 + "…"
+    assert failed["progress"] == "██░░░░░░ 3/10"

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 
+from tui.columns import SCHEDULE_COLUMNS, job_summary, schedule_summary
 from tui.filtering import RowFilter, SelectorError, is_problem
 from tui.screens.picker import PickerScreen
 from tui.view import TableModel
@@ -46,10 +47,12 @@ class MainScreen(Screen):
         Binding("J", "toggle_view", "Jobs/Deploys", id="main.toggle_view"),
     ]
 
-    def __init__(self, deployments: TableModel, jobs: TableModel) -> None:
+    def __init__(self, deployments: TableModel, jobs: TableModel,
+                 schedules: TableModel | None = None) -> None:
         super().__init__()
         self.deployments = deployments
         self.jobs = jobs
+        self.schedules = schedules or TableModel(SCHEDULE_COLUMNS)
         self.view = "deployments"
         self._filter_timer: Timer | None = None
 
@@ -65,6 +68,9 @@ class MainScreen(Screen):
                 yield FleetTable(self.deployments, id="dep-table")
             with Vertical(id="jobs-pane", classes="pane"):
                 yield FleetTable(self.jobs, id="job-table")
+                # re-training CronJobs, under the jobs they start (hidden while there are none)
+                with Vertical(id="schedules-box"):
+                    yield FleetTable(self.schedules, id="schedule-table")
         yield Static(id="perm-line")
         yield Input(id="filter", placeholder="fuzzy filter; -l key=value for labels; Esc clears")
         yield RolloutProgress(id="progress")
@@ -79,12 +85,22 @@ class MainScreen(Screen):
     # -- helpers -------------------------------------------------------------------
     @property
     def table(self) -> FleetTable:
-        return self.query_one("#dep-table" if self.view == "deployments" else "#job-table",
-                              FleetTable)
+        """The table the keys act on: in the jobs view, the schedules table when focused."""
+        if self.view == "deployments":
+            return self.query_one("#dep-table", FleetTable)
+        sched = self.query_one("#schedule-table", FleetTable)
+        return sched if sched.has_focus else self.query_one("#job-table", FleetTable)
 
     @property
     def model(self) -> TableModel:
-        return self.deployments if self.view == "deployments" else self.jobs
+        return self.table.model
+
+    def _filtered(self) -> list[tuple[TableModel, FleetTable]]:
+        """The tables a filter applies to: the jobs view filters jobs and schedules alike."""
+        if self.view == "deployments":
+            return [(self.deployments, self.query_one("#dep-table", FleetTable))]
+        return [(self.jobs, self.query_one("#job-table", FleetTable)),
+                (self.schedules, self.query_one("#schedule-table", FleetTable))]
 
     def scope_label(self) -> str:
         return self.fleet.scope_label()
@@ -100,6 +116,12 @@ class MainScreen(Screen):
             if kind == "deployments" and model.marked:
                 title += f" marked:{len(model.marked)}"
             self.query_one(pane).border_title = title
+        box = self.query_one("#schedules-box")
+        box.display = bool(self.schedules.records)
+        title = f"re-training schedules({self.scope_label()})[{len(self.schedules.shown)}]"
+        if self.schedules.filter.text:
+            title += f" </{self.schedules.filter.text}>"
+        box.border_title = title
 
     def set_context_bar(self, text: Text | str) -> None:
         self.query_one("#context-bar", Static).update(text)
@@ -145,7 +167,8 @@ class MainScreen(Screen):
         if flt == self.model.filter:
             return
         with self.app.batch_update():
-            self.table.apply(self.model.set_filter(flt))
+            for model, table in self._filtered():
+                table.apply(model.set_filter(flt))
             self.update_titles()
 
     def action_clear(self) -> None:
@@ -155,7 +178,8 @@ class MainScreen(Screen):
             self.table.focus()
         if self.model.filter.active:
             with self.app.batch_update():
-                self.table.apply(self.model.set_filter(RowFilter()))
+                for model, table in self._filtered():
+                    table.apply(model.set_filter(RowFilter()))
                 self.update_titles()
         elif self.deployments.marked:
             self.action_clear_marks()
@@ -202,19 +226,24 @@ class MainScreen(Screen):
         self.update_titles()
 
     # -- sorting ---------------------------------------------------------------------
-    def sort_by(self, column: str, reverse: bool | None = None) -> None:
-        self.model.set_sort(column, reverse)
-        table = self.table
-        for col in self.model.columns:
+    def sort_by(self, column: str, reverse: bool | None = None,
+                table: FleetTable | None = None) -> None:
+        table = table or self.table
+        model = table.model
+        if column not in {c.key for c in model.columns}:
+            return
+        model.set_sort(column, reverse)
+        for col in model.columns:
             table.columns[col.key].label = Text(table.header_label(col))  # type: ignore[index]
         table.resort()
         table.refresh()
 
     def action_sort_picker(self) -> None:
-        opts = [(c.key, c.label) for c in self.model.columns]
+        table = self.table  # the picker takes the focus: remember which table it sorts
+        opts = [(c.key, c.label) for c in table.model.columns]
         self.app.push_screen(PickerScreen("Sort by column (again to reverse)", opts,
-                                          self.model.sort_column),
-                             lambda col: col and self.sort_by(col))
+                                          table.model.sort_column),
+                             lambda col: col and self.sort_by(col, table=table))
 
     def _sort_step(self, step: int) -> None:
         keys = [c.key for c in self.model.columns]
@@ -229,7 +258,8 @@ class MainScreen(Screen):
 
     @on(DataTable.HeaderSelected)
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        self.sort_by(str(event.column_key.value))
+        if isinstance(event.data_table, FleetTable):
+            self.sort_by(str(event.column_key.value), table=event.data_table)
 
     # -- views -----------------------------------------------------------------------
     def action_toggle_view(self) -> None:
@@ -241,6 +271,22 @@ class MainScreen(Screen):
     @on(DataTable.RowSelected, "#dep-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.fleet.action_detail()
+
+    @on(DataTable.RowSelected, "#job-table")
+    def _job_selected(self, event: DataTable.RowSelected) -> None:
+        key = self.query_one("#job-table", FleetTable).cursor_key()
+        rec = self.jobs.records.get(key) if key else None
+        if rec is not None:
+            self.notify(job_summary(rec), title=f"job {rec.namespace}/{rec.name}", timeout=15,
+                        markup=False)
+
+    @on(DataTable.RowSelected, "#schedule-table")
+    def _schedule_selected(self, event: DataTable.RowSelected) -> None:
+        key = self.query_one("#schedule-table", FleetTable).cursor_key()
+        rec = self.schedules.records.get(key) if key else None
+        if rec is not None:
+            self.notify(schedule_summary(rec), title=f"cronjob {rec.namespace}/{rec.name}",
+                        timeout=15, markup=False)
 
     @on(DataTable.RowHighlighted, "#dep-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
