@@ -45,11 +45,16 @@ def _best(r: dict[str, Any]) -> str:
     return f"{r['best_value']:.4f} (#{r['best_trial']})"
 
 
-def sweep_line(r: dict[str, Any]) -> str:
-    return (f"{r['state']}: {r['complete']} complete, {r['running']} running, "
+def sweep_line(r: dict[str, Any], pods: dict[str, Any] | None = None) -> str:
+    line = (f"{r['state']}: {r['complete']} complete, {r['running']} running, "
             f"{r['pruned']} pruned, {r['failed']} failed of {r.get('max_trials') or '?'}; "
-            f"best {r.get('metric') or 'value'} {_best(r)}; pods {r['pods_ready']} ready of "
-            f"{r['pods_active']} active")
+            f"best {r.get('metric') or 'value'} {_best(r)}")
+    if pods is not None:
+        line += f"; pods {pods['running']} running"
+        if pods["pending"]:
+            line += f", {pods['pending']} pending" + (
+                f" ({pods['pending_reason']})" if pods["pending_reason"] else "")
+    return line
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
@@ -67,14 +72,17 @@ def cmd_launch(args: argparse.Namespace) -> int:
     try:
         spec, warns = sweep_spec.resolve(
             text, source=args.file, name=args.name, max_trials=args.max_trials,
-            parallelism=args.parallelism, code=args.code, data=args.data, storage=args.storage)
+            parallelism=args.parallelism, code=args.code, data=args.data)
     except sweep_spec.SpecError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)
         print("nothing was created", file=sys.stderr)
         return 2
-    url = spec.storage or os.environ.get(STORAGE_ENV, "")
-    problems = sweep_spec.check_storage(url) if url else [
+    # --storage is used, never stored: the spec lands on Kubernetes objects, and a URL with
+    # a password belongs in a Secret (the launch puts it in one for the pods).
+    url = args.storage or spec.storage or os.environ.get(STORAGE_ENV, "")
+    problems = sweep_spec.check_storage(url, field="--storage" if args.storage
+                                        else f"${STORAGE_ENV}") if url else [
         f"no storage: give --storage URL, `storage:` in the spec or ${STORAGE_ENV} "
         "(`fleet cluster up --postgres` exports it)"]
     if problems:
@@ -104,7 +112,7 @@ def _follow(client: Any, ns: str, name: str, timeout: Any) -> int:
     while True:
         job = sweeps.get_job(client, ns, name)
         row = sweeps.job_row(job)
-        line = sweep_line(row)
+        line = sweep_line(row, sweeps.pod_states(client, ns, name))
         if line != last:
             _say(f"  {line}")
             last = line
@@ -160,7 +168,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.output == "json":
         _json({"sweep": row, "trials": trials})
         return 0
-    print(f"sweep {args.name} ({ns}): {sweep_line(row)}")
+    print(f"sweep {args.name} ({ns}): "
+          f"{sweep_line(row, sweeps.pod_states(client, ns, args.name))}")
     if row.get("reason"):
         print(f"reason: {row['reason']}")
     if row.get("promotion"):

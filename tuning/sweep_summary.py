@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,9 @@ from tuning.progress import MERGE_PATCH
 log = logging.getLogger("sweep.summary")
 SWEEP_ANNOTATION = "modelfleet.io/sweep"
 TRIALS_KEY = "trials.json"
+IMPORTANCES_KEY = "importances.json"
+IMPORTANCE_EVERY_S = 30.0
+MIN_TRIALS_FOR_IMPORTANCE = 4
 SWEEP_LABEL = "modelfleet.io/sweep"
 PUBLISH_S = 3.0
 MAX_TRIALS = 2000
@@ -78,24 +82,40 @@ def summarize(row: Any, trials: list[Any], direction: str, metric: str) -> dict[
     }
 
 
-def configmap(name: str, namespace: str, sweep: str, rows: list[dict[str, Any]]
-              ) -> dict[str, Any]:
+def importances(study: Any) -> dict[str, float]:
+    """Optuna's parameter importances (PED-ANOVA by default in Optuna 5), {} if too few."""
+    import optuna
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if len(done) < MIN_TRIALS_FOR_IMPORTANCE:
+        return {}
+    try:
+        return {k: round(float(v), 4)
+                for k, v in optuna.importance.get_param_importances(study).items()}
+    except (ValueError, RuntimeError) as exc:
+        log.info("no parameter importances yet: %s", exc)
+        return {}
+
+
+def configmap(name: str, namespace: str, sweep: str, rows: list[dict[str, Any]],
+              imp: dict[str, float] | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace,
                          "labels": {SWEEP_LABEL: sweep,
                                     "app.kubernetes.io/component": "sweep-trials"}},
-            "data": {TRIALS_KEY: json.dumps(rows, separators=(",", ":"))}}
+            "data": {TRIALS_KEY: json.dumps(rows, separators=(",", ":")),
+                     IMPORTANCES_KEY: json.dumps(imp or {}, sort_keys=True)}}
 
 
 def publish(client: Any, namespace: str, job: str, sweep: str, summary: dict[str, Any],
-            rows: list[dict[str, Any]]) -> None:
+            rows: list[dict[str, Any]], imp: dict[str, float] | None = None) -> None:
     from fleet.errors import NotFound
 
     client.patch(f"/apis/batch/v1/namespaces/{namespace}/jobs/{job}",
                  {"metadata": {"annotations": {SWEEP_ANNOTATION: json.dumps(
                      summary, sort_keys=True)}}}, MERGE_PATCH)
     cm_name = f"{sweep}-trials"
-    body = configmap(cm_name, namespace, sweep, rows)
+    body = configmap(cm_name, namespace, sweep, rows, imp)
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     try:
         client.put(f"{path}/{cm_name}", body)
@@ -111,6 +131,8 @@ class SummaryPublisher:
         self.client = client
         self._stop = threading.Event()
         self._last = ""
+        self._importances: dict[str, float] = {}
+        self._importances_at = float("-inf")
         self._thread = threading.Thread(target=self._run, name="summary", daemon=True)
         self._thread.start()
 
@@ -136,10 +158,16 @@ class SummaryPublisher:
         trials = w.storage.get_all_trials(w.study_id, deepcopy=False)
         summary = summarize(row, trials, w.spec.objective.direction, w.spec.objective.metric)
         rows = trial_rows(trials)
-        key = json.dumps([summary | {"updated": None}, rows], sort_keys=True, default=str)
+        now = time.monotonic()
+        if now - self._importances_at >= IMPORTANCE_EVERY_S or row.state != "running":
+            self._importances = importances(w.study)
+            self._importances_at = now
+        key = json.dumps([summary | {"updated": None}, rows, self._importances], sort_keys=True,
+                         default=str)
         if key == self._last:
             return
-        publish(self.client, w.cfg.namespace, w.cfg.job, w.spec.name, summary, rows)
+        publish(self.client, w.cfg.namespace, w.cfg.job, w.spec.name, summary, rows,
+                self._importances)
         self._last = key
 
     def _run(self) -> None:

@@ -219,6 +219,24 @@ def job_row(job: dict[str, Any]) -> dict[str, Any]:
             "created": md.get("creationTimestamp"), "promotion": s.get("promotion")}
 
 
+def pod_states(client: Any, namespace: str, name: str) -> dict[str, Any]:
+    """Worker pods running / pending, and why the pending ones wait (e.g. no free GPUs)."""
+    pods = client.get(collection_path("v1", "pods", namespace),
+                      {"labelSelector": f"batch.kubernetes.io/job-name={name}"})["items"]
+    running = pending = 0
+    why = ""
+    for p in pods:
+        phase = (p.get("status") or {}).get("phase")
+        if phase == "Running":
+            running += 1
+        elif phase == "Pending":
+            pending += 1
+            for c in (p.get("status") or {}).get("conditions") or []:
+                if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                    why = (c.get("message") or c.get("reason") or "").strip()
+    return {"running": running, "pending": pending, "pending_reason": why}
+
+
 def trials_of(client: Any, namespace: str, name: str) -> list[dict[str, Any]]:
     try:
         cm = client.get(path_of("ConfigMap", namespace, f"{name}-trials"))

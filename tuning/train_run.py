@@ -22,7 +22,7 @@ from tuning import exitcodes
 from tuning.contract import ENTRY_POINT_GROUP, TrainContext, TrainerError
 
 log = logging.getLogger("trainer")
-PUBLISH_ATTEMPTS = 5
+PUBLISH_ATTEMPTS = 50
 
 
 def load_trainer(spec: str) -> Any:
@@ -54,14 +54,22 @@ def _reporter(events: TextIO, epochs: int, chief: bool) -> Any:
 
 
 def publish(local: Path, output_uri: str, webhdfs_url: str, note: str) -> int:
-    from serving.store import Store, VersionExists
+    """Publish as the next free version. A version another writer has claimed but not
+    finished is not listed yet, so on a clash move past it instead of asking again."""
+    from serving.store import ArtifactMissing, Store, VersionExists
 
     store = Store(output_uri, webhdfs_url=webhdfs_url)
+    try:
+        existing = store.versions()
+    except ArtifactMissing:
+        existing = []
+    version = (existing[-1] + 1) if existing else 1
     for _attempt in range(PUBLISH_ATTEMPTS):
         try:
-            return store.publish(local, 0, claim_note=note)
+            return store.publish(local, version, claim_note=note)
         except VersionExists as exc:
-            log.info("%s; taking the next version", exc)
+            log.info("%s; trying version %d", exc, version + 1)
+            version += 1
     raise RuntimeError(f"could not claim a new version under {output_uri} after "
                        f"{PUBLISH_ATTEMPTS} attempts (many concurrent publishers?)")
 
