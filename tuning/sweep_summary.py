@@ -57,7 +57,7 @@ def trial_rows(trials: list[Any]) -> list[dict[str, Any]]:
             "start": _iso(t.datetime_start), "end": _iso(t.datetime_complete),
             "model_uri": t.user_attrs.get("model_uri", ""),
             "holdout": t.user_attrs.get("holdout_accuracy"),
-            "reason": t.user_attrs.get("fail_reason", ""),
+            "reason": t.user_attrs.get("fail_reason") or "",
             "retry_of": t.system_attrs.get("failed_trial"),
         })
     return rows

@@ -18,6 +18,7 @@ database outage is waited out with backoff.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -46,6 +47,19 @@ DB_PATIENCE_S = 300.0
 
 class Terminated(BaseException):
     """SIGTERM (the pod is being deleted or the sweep stopped): hand the trial back."""
+
+
+TERMINATING = threading.Event()
+CURRENT_CHILD: list[subprocess.Popen[str]] = []  # the running trial process, if any
+
+
+def on_sigterm(_sig: int, _frame: Any) -> None:
+    """Only set a flag and stop the trial process: the main thread then hands the trial back
+    at a safe point (never in the middle of a storage call)."""
+    TERMINATING.set()
+    for proc in CURRENT_CHILD:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
 
 
 class SweepAborted(Exception):
@@ -108,10 +122,14 @@ class WorkerConfig:
 
 
 class Heartbeat:
-    """Records the running trial's heartbeat every HEARTBEAT_S (RDB storage)."""
+    """Records the running trial's heartbeat every HEARTBEAT_S (RDB storage), and fails the
+    trials of workers whose heartbeat stopped (a pod that vanished without SIGTERM), so a
+    dead pod's trial is failed and re-queued within GRACE_S + HEARTBEAT_S even while every
+    surviving worker is busy in a long trial."""
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: Any, study: Any = None) -> None:
         self.storage = storage
+        self.study = study
         self.trial_id: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -120,10 +138,13 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             tid = self.trial_id
-            if tid is None:
-                continue
             try:
-                self.storage.record_heartbeat(tid)
+                if tid is not None:
+                    self.storage.record_heartbeat(tid)
+                if self.study is not None:
+                    from optuna.storages import fail_stale_trials
+
+                    fail_stale_trials(self.study)
             except Exception as exc:  # an outage: the trial may go stale; tell() copes
                 log.warning("heartbeat for trial id %s failed: %s", tid, exc)
 
@@ -180,7 +201,7 @@ class Worker:
             sampler=sweep_spec.make_sampler(self.spec, worker_index=cfg.index),
             pruner=sweep_spec.make_pruner(self.spec)))
         self.study_id = self.storage.get_study_id_from_name(cfg.study)
-        self.heartbeat = Heartbeat(self.storage)
+        self.heartbeat = Heartbeat(self.storage, self.study)
         self.python: Path | None = None
         self.data_dir: Path | None = None
         self.entry_point = ""
@@ -231,6 +252,7 @@ class Worker:
         tid = with_db_retry("popping a retry", self._pop_waiting)
         if tid is not None:
             return optuna.Trial(self.study, tid)
+        with_db_retry("checking abort rules", self.check_abort)
         slot = with_db_retry("reserving a slot",
                              lambda: sweep_store.reserve_slot(self.eng, self.cfg.study))
         if slot is None:
@@ -259,8 +281,10 @@ class Worker:
 
         spec = self.spec
         params = sweep_spec.suggest(trial, spec)
+        # a retry inherits the failed trial's user attrs: reset the outcome ones
         for key, value in (("pod", self.cfg.pod), ("job", self.cfg.job),
-                           ("job_index", self.cfg.index)):
+                           ("job_index", self.cfg.index), ("fail_reason", ""),
+                           ("deterministic", False)):
             trial.set_user_attr(key, value)
         all_params = {**dict(spec.params), **params}
         work = self.cfg.work_dir / "trials" / str(trial.number)
@@ -286,12 +310,15 @@ class Worker:
         child.start(cfg)
         self.spare = self._warm()  # ready for the next trial while this one runs
         metric = spec.objective.metric
-        try:
-            pruned, last, reason = self._follow(trial, child, metric)
-        except Terminated:
-            self._hand_back(trial, child)
-            raise
+        CURRENT_CHILD[:] = [child.proc]
+        if TERMINATING.is_set():
+            child.proc.kill()
+        pruned, last, reason = self._follow(trial, child, metric)
         code = child.proc.wait()
+        CURRENT_CHILD.clear()
+        if TERMINATING.is_set() or code == -signal.SIGTERM:
+            self._hand_back(trial, child)
+            raise Terminated()
         self.heartbeat.trial_id = None
         wall = time.perf_counter() - started
         trial.set_user_attr("wall_s", round(wall, 3))
@@ -351,7 +378,8 @@ class Worker:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
-        child.proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.kill()
         child.proc.wait()
         self.heartbeat.trial_id = None
         trial.set_user_attr("fail_reason", "interrupted: the worker pod was terminated")
@@ -419,6 +447,8 @@ class Worker:
             raise SweepAborted(why) from exc
         try:
             while True:
+                if TERMINATING.is_set():
+                    raise Terminated()
                 row = with_db_retry("reading the sweep",
                                     lambda: sweep_store.get(self.eng, self.cfg.study))
                 if row is None or row.state != "running":
@@ -466,10 +496,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    def on_term(_sig: int, _frame: Any) -> None:
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         cfg = WorkerConfig.from_env(dict(os.environ))
         cfg.work_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ def spec_yaml(name: str, code: str, data: str, output: str, **over: Any) -> str:
         "pruner": {"type": "median", "warmup_steps": 1, "startup_trials": 2},
     }
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+        if key == "budget":  # merged; every other block is replaced as given
             doc[key] = {**doc[key], **value}
         else:
             doc[key] = value
