@@ -105,6 +105,9 @@ class WorkerConfig:
     webhdfs_url: str = ""
     work_dir: Path = field(default_factory=lambda: Path("/scratch"))
     gpus: int = 0
+    trial: int | None = None  # pod-per-trial: run just this trial number
+    workers: int = 1  # pod-per-trial with W > 1: this pod's share of a distributed trial
+    tf_config: dict[str, Any] | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> WorkerConfig:
@@ -112,10 +115,18 @@ class WorkerConfig:
         if missing:
             raise TrainerError(f"{', '.join(missing)} not set (the sweep's Job sets them)")
         gpus_env = env.get("CUDA_VISIBLE_DEVICES", "")
+        trial = env.get("SWEEP_TRIAL")
+        workers, tf_config = 1, None
+        index = int(env.get("JOB_COMPLETION_INDEX", "0") or 0)
+        if trial is not None and env.get("NUM_WORKERS", "1") != "1":
+            from tuning import distributed
+
+            index, workers, tf_config = distributed.from_env(env)
         return cls(study=env["SWEEP_STUDY"], storage_url=env["FLEET_OPTUNA_STORAGE"],
                    job=env.get("JOB_NAME", ""), pod=env.get("POD_NAME", ""),
                    namespace=env.get("POD_NAMESPACE", ""),
-                   index=int(env.get("JOB_COMPLETION_INDEX", "0") or 0),
+                   index=index, trial=int(trial) if trial is not None else None,
+                   workers=workers, tf_config=tf_config,
                    webhdfs_url=env.get("WEBHDFS_URL", ""),
                    work_dir=Path(env.get("WORK_DIR") or "/scratch"),
                    gpus=len([g for g in gpus_env.split(",") if g.strip()]) if gpus_env else 0)
@@ -227,7 +238,10 @@ class Worker:
         self.data_dir, self.data_info = data.local_dir, {**data.info, "uri": data.uri}
 
     def _child_env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        if self.cfg.tf_config:
+            env["TF_CONFIG"] = json.dumps(self.cfg.tf_config)
+        return env
 
     def _warm(self) -> WarmChild:
         assert self.python is not None
@@ -292,7 +306,8 @@ class Worker:
         cfg = {
             "entry_point": self.entry_point, "data_dir": str(self.data_dir),
             "work_dir": str(work), "params": all_params, "epochs": spec.epochs,
-            "workers": 1, "index": 0, "tf_config": None, "collective_timeout_s": 120.0,
+            "workers": self.cfg.workers, "index": self.cfg.index if self.cfg.workers > 1 else 0,
+            "tf_config": self.cfg.tf_config, "collective_timeout_s": 120.0,
             "gpus": self.cfg.gpus, "output_uri": spec.output,
             "webhdfs_url": self.cfg.webhdfs_url, "result_file": str(result_file),
             "provenance": {"job": self.cfg.job, "pod": self.cfg.pod,
@@ -477,6 +492,51 @@ class Worker:
         log.info("worker %d done after %d trials", self.cfg.index, self.trials_run)
         return exitcodes.OK
 
+    def run_one(self, number: int) -> int:
+        """Pod-per-trial: run trial `number` (the controller asked for it) and exit."""
+        import optuna
+
+        self.prepare()
+        tid = with_db_retry("finding the trial", lambda: self.storage
+                            .get_trial_id_from_study_id_trial_number(self.study_id, number))
+        trial = optuna.Trial(self.study, tid)
+        if self.cfg.workers > 1 and self.cfg.index != 0:
+            return self._run_peer(trial)
+        try:
+            self.run_trial(trial)
+        finally:
+            self.heartbeat.stop()
+            if self.spare is not None:
+                self.spare.dismiss()
+        return exitcodes.OK
+
+    def _run_peer(self, trial: Any) -> int:
+        """A non-chief worker of a distributed trial: train the same params, report nothing
+        (the chief reports and tells; a prune on the chief ends the collective for all)."""
+        self._wait_for_peers()
+        params = {**dict(self.spec.params), **trial.params}
+        work = self.cfg.work_dir / "trials" / str(trial.number)
+        cfg = {"entry_point": self.entry_point, "data_dir": str(self.data_dir),
+               "work_dir": str(work), "params": params, "epochs": self.spec.epochs,
+               "workers": self.cfg.workers, "index": self.cfg.index,
+               "tf_config": self.cfg.tf_config, "collective_timeout_s": 120.0,
+               "gpus": self.cfg.gpus, "output_uri": self.spec.output,
+               "webhdfs_url": self.cfg.webhdfs_url, "result_file": str(work / "result.json"),
+               "provenance": {}}
+        self.heartbeat.stop()
+        child = self._warm()
+        child.start(cfg)
+        with os.fdopen(child.read_fd) as events:
+            for _line in events:
+                pass
+        return child.proc.wait()
+
+    def _wait_for_peers(self) -> None:
+        if self.cfg.tf_config:
+            from tuning import distributed
+
+            distributed.wait_for_peers(distributed.hosts_of(self.cfg.tf_config), timeout_s=120)
+
     def finish(self) -> None:
         """The last worker to see the budget spent marks the sweep complete (exactly once)."""
         if with_db_retry("checking", self.unfinished_elsewhere):
@@ -503,6 +563,10 @@ def main() -> int:
         worker = Worker(cfg)
         from tuning.sweep_summary import SummaryPublisher
 
+        if cfg.trial is not None:
+            if cfg.workers > 1 and cfg.index == 0:
+                worker._wait_for_peers()
+            return worker.run_one(cfg.trial)
         publisher = SummaryPublisher.start_for(worker)
         try:
             return worker.run()

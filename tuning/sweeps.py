@@ -79,6 +79,13 @@ def build_job(spec: sweep_spec.SweepSpec, namespace: str, *, runtime_class: str 
         {"name": "FLEET_OPTUNA_STORAGE", "valueFrom": {"secretKeyRef": {
             "name": secret_name(spec.name), "key": STORAGE_KEY}}},
     ]  # JOB_COMPLETION_INDEX: the Job controller sets it in Indexed pods
+    if spec.mode == "pod-per-trial":
+        # the sweep's Job is its controller: one pod, no GPUs; trials get their own Jobs
+        js.update(completionMode="NonIndexed", completions=1, parallelism=1, backoffLimit=3)
+        tmpl["spec"]["serviceAccountName"] = "fleet-sweep-controller"
+        c["command"] = ["python", "-m", "tuning.sweep_controller"]
+        c.pop("resources", None)
+        c.pop("ports", None)
     return job
 
 

@@ -93,8 +93,7 @@ def test_distributed_job_is_indexed_with_a_headless_service_as_subdomain() -> No
 def test_rbac_objects_are_namespaced() -> None:
     objs = jobs.rbac_objects("ml")
     kinds = sorted(o["kind"] for o in objs)
-    assert kinds == ["Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount",
-                     "ServiceAccount"]
+    assert kinds == ["Role"] * 3 + ["RoleBinding"] * 3 + ["ServiceAccount"] * 3
     assert {o["metadata"]["namespace"] for o in objs} == {"ml"}
     trainer = next(o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] ==
                    "fleet-trainer")

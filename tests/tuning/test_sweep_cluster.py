@@ -219,3 +219,40 @@ def test_bad_specs_exit_2_and_leave_no_job_and_no_study(
     assert unreachable.returncode == 1 and "storage unreachable" in unreachable.stderr
     assert "p@" not in unreachable.stderr  # the password is not printed
     assert cluster.get_json("jobs", "-n", namespace)["items"] == []
+
+
+def test_pod_per_trial_mode_runs_each_trial_as_its_own_job(
+        cluster: TestCluster, namespace: str, hdfs, example, postgres_url, tmp_path) -> None:  # noqa: ANN001
+    code, data = example
+    text = spec_yaml("ppt", code, data, hdfs.uri(f"/tuning-tests/{namespace}/ppt"), epochs=2,
+                     mode="pod-per-trial", budget={"max_trials": 3}, pruner={"type": "none"})
+    res = launch(cluster, hdfs, namespace, tmp_path, text, postgres_url, "--wait",
+                 "--timeout", "10m")
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    ts = trials(postgres_url, namespace, "ppt")
+    assert len(fresh(ts)) == 3 and states(ts) == {"COMPLETE": 3}
+    names = sorted(j["metadata"]["name"] for j in cluster.get_json(
+        "jobs", "-n", namespace, "-l", "app.kubernetes.io/component=sweep-trial")["items"])
+    assert names == ["ppt-t0", "ppt-t1", "ppt-t2"]
+    assert {t.user_attrs["pod"].rsplit("-", 1)[0] for t in ts} == {"ppt-t0", "ppt-t1", "ppt-t2"}
+
+
+def test_a_distributed_trial_runs_on_two_pods_of_its_own_indexed_job(
+        cluster: TestCluster, namespace: str, hdfs, example, postgres_url, tmp_path) -> None:  # noqa: ANN001
+    code, data = example
+    text = spec_yaml("dtrial", code, data, hdfs.uri(f"/tuning-tests/{namespace}/dtrial"),
+                     epochs=2, mode="pod-per-trial", workers_per_trial=2, parallelism=1,
+                     budget={"max_trials": 1}, pruner={"type": "none"})
+    res = launch(cluster, hdfs, namespace, tmp_path, text, postgres_url, "--wait",
+                 "--timeout", "10m")
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    (t,) = trials(postgres_url, namespace, "dtrial")
+    assert t.state.name == "COMPLETE" and t.user_attrs["model_uri"]
+    pods = job_pods(cluster, namespace, "dtrial-t0")
+    assert len(pods) == 2
+    assert all(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+               for p in pods)
+    from tests.tuning.trainkit import logs
+
+    assert all("num_replicas_in_sync=2" in logs(cluster, namespace, p["metadata"]["name"])
+               for p in pods)
