@@ -122,6 +122,10 @@ class _Stores:
         self.pods: dict[Key, PodSummary] = {}
         self.pods_by_owner: dict[Key, set[str]] = defaultdict(set)  # (ns, rs) -> pod names
         self.jobs: dict[Key, TrainingJob] = {}
+        self.job_base: dict[Key, TrainingJob] = {}  # as derived from the Job alone
+        # pods of training/sweep Jobs: (ns, job) -> {pod: summary}, and (ns, pod) -> job
+        self.job_pods: dict[Key, dict[str, PodSummary]] = {}
+        self.job_pod_owner: dict[Key, str] = {}
         self.schedules: dict[Key, RetrainSchedule] = {}
         self.events: dict[Key, EventRecord] = {}
         self.events_by_involved: dict[Key, set[str]] = defaultdict(set)
@@ -174,9 +178,31 @@ class _Stores:
         if old is not None:
             self._unindex(self.pods_by_owner, (ns, old.owner), key[1])
             self._touch_rs(ns, old.owner)
+        old_job = self.job_pod_owner.pop(key, None)
+        if old_job is not None:
+            pods = self.job_pods.get((ns, old_job))
+            if pods is not None:
+                pods.pop(key[1], None)
+                if not pods:
+                    del self.job_pods[(ns, old_job)]
         if deleted:
+            if old_job is not None:
+                self._refresh_job((ns, old_job))
             return
-        kind, _ = derive.controller_name(obj)
+        kind, owner = derive.controller_name(obj)
+        if kind == "Job":
+            # a training or sweep worker pod: why it waits (no node with free GPUs) is shown
+            # on its Job's row; other Jobs' pods (a big cluster has many) are not kept
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if labels.get(COMPONENT_LABEL) in TRAINING_COMPONENTS and owner:
+                self.job_pods.setdefault((ns, owner), {})[key[1]] = derive.pod_summary(obj)
+                self.job_pod_owner[key] = owner
+                self._refresh_job((ns, owner))
+            if old_job is not None and old_job != owner:
+                self._refresh_job((ns, old_job))
+            return
+        if old_job is not None:
+            self._refresh_job((ns, old_job))
         if kind != "ReplicaSet":
             return
         pod = derive.pod_summary(obj)
@@ -199,11 +225,24 @@ class _Stores:
 
     def _job(self, key: Key, obj: Obj, deleted: bool) -> None:
         if deleted or not derive.is_training_job(obj):
+            self.job_base.pop(key, None)
             if self.jobs.pop(key, None) is not None:
                 self.pending_job_upserts.discard(key)
                 self.pending_job_deletes.add(key)
             return
-        job = derive.training_job(obj)
+        self.job_base[key] = derive.training_job(obj)
+        self._refresh_job(key)
+
+    def _refresh_job(self, key: Key) -> None:
+        """The Job's record with what its pods add (unschedulable ones); queued if it changed."""
+        job = self.job_base.get(key)
+        if job is None:
+            return
+        pods = self.job_pods.get(key)
+        if pods:
+            count, reason = derive.unschedulable(pods.values())
+            if count:
+                job = replace(job, unschedulable=count, pending_reason=reason)
         if self.jobs.get(key) != job:
             self.jobs[key] = job
             self.pending_job_deletes.discard(key)
@@ -255,10 +294,12 @@ class _Stores:
 
     # --- relist ---------------------------------------------------------------------------
     def keys_of(self, kind: str, namespace: str | None) -> list[Key]:
+        if kind == "Pod":
+            return [k for k in (*self.pods, *self.job_pod_owner)
+                    if namespace is None or k[0] == namespace]
         store = {
             "Deployment": self.deployments,
             "ReplicaSet": self.rs_owner,
-            "Pod": self.pods,
             "Job": self.jobs,
             "CronJob": self.schedules,
             "Event": self.events,

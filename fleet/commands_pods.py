@@ -15,13 +15,14 @@ POD_COMMANDS = ("logs", "predict")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    help_ = ("print the logs of every pod of a deployment, prefixed [pod/NAME/CONTAINER] "
-             "(like kubectl logs -l … --prefix)")
+    help_ = ("print the logs of every pod of a deployment or job (training, sweeps), prefixed "
+             "[pod/NAME/CONTAINER] (like kubectl logs -l … --prefix)")
     p = subparsers.add_parser("logs", help=help_, description=help_)
     p.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
-    p.add_argument("name", metavar="NAME", help="the Deployment")
+    p.add_argument("name", metavar="NAME",
+                   help="a Deployment, or job/NAME (a bare name falls back to a Job)")
     p.add_argument("-f", "--follow", action="store_true",
                    help="stream new lines from all pods concurrently until ^C")
     p.add_argument("-p", "--previous", action="store_true",

@@ -17,13 +17,18 @@ from fleet.model import (
     COMPONENT_LABEL,
     DEPLOYMENT_ANNOTATION,
     FAILURE_ANNOTATION,
+    IMPORTANCES_KEY,
     LAST_PROMOTION_ANNOTATION,
     MODEL_URI_ENV,
     NAME_LABEL,
     PROGRESS_ANNOTATION,
     RETRAINING_COMPONENT,
     REVISION_ANNOTATION,
+    SWEEP_ANNOTATION,
+    SWEEP_COMPONENT,
+    SWEEP_SPEC_ANNOTATION,
     TRAINING_COMPONENTS,
+    TRIALS_KEY,
     VERSION_LABEL,
     Autoscaler,
     ContainerStatus,
@@ -36,6 +41,9 @@ from fleet.model import (
     Promotion,
     RetrainSchedule,
     RolloutState,
+    SweepSummary,
+    SweepTrial,
+    SweepTrials,
     Termination,
     TrainingJob,
     TrainingProgress,
@@ -347,11 +355,12 @@ def training_job(job: Obj) -> TrainingJob:
     md, spec, status = job.get("metadata") or {}, job.get("spec") or {}, job.get("status") or {}
     ann = md.get("annotations") or {}
     completions = spec.get("completions")
+    kind = (md.get("labels") or {}).get(COMPONENT_LABEL, "")
     return TrainingJob(
         namespace=md.get("namespace", ""),
         name=md.get("name", ""),
         uid=md.get("uid", ""),
-        kind=((md.get("labels") or {}).get(COMPONENT_LABEL, "")),
+        kind=kind,
         completions=None if completions is None else _int(completions),
         active=_int(status.get("active")),
         succeeded=_int(status.get("succeeded")),
@@ -362,7 +371,178 @@ def training_job(job: Obj) -> TrainingJob:
         resource_version=md.get("resourceVersion", ""),
         progress=training_progress(ann.get(PROGRESS_ANNOTATION)),
         failure=one_line(ann.get(FAILURE_ANNOTATION)),
+        ready=_opt_int(status.get("ready")) if "ready" in status else None,
+        suspended=spec.get("suspend") is True,
+        sweep=sweep_summary(ann.get(SWEEP_ANNOTATION), ann.get(SWEEP_SPEC_ANNOTATION))
+        if kind == SWEEP_COMPONENT else None,
     )
+
+
+# --- sweeps (summary and spec on the Job, trials in a ConfigMap: untrusted) ---------------------
+
+MAX_SWEEP_JSON = 256 * 1024  # the spec annotation carries the whole search space
+MAX_PARAMS = 64
+MAX_STEPS = 500
+
+
+def _json_doc(raw: Any, limit: int) -> Any:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > limit:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _count(value: Any) -> int:
+    n = _opt_int(value)
+    return 0 if n is None else n
+
+
+def _promotion_of(doc: Any) -> Promotion | None:
+    if not isinstance(doc, dict):
+        return None
+    rec = Promotion(
+        result=one_line(doc.get("result"), 24).lower(),
+        detail=one_line(doc.get("detail")),
+        job=one_line(doc.get("job"), 253),
+        time=parse_time(doc.get("time")),
+        model_uri=one_line(doc.get("model_uri") or doc.get("candidate_uri"), 1000),
+    )
+    return None if rec == Promotion() else rec
+
+
+def sweep_summary(raw: Any, raw_spec: Any = None) -> SweepSummary | None:
+    """The `modelfleet.io/sweep` summary and `modelfleet.io/sweep-spec` spec JSON of a sweep's
+    Job; None when neither is a usable JSON object. A bad field is left unset, never raised."""
+    doc = _json_doc(raw, 64 * 1024)
+    spec = _json_doc(raw_spec, MAX_SWEEP_JSON)
+    doc = doc if isinstance(doc, dict) else {}
+    spec = spec if isinstance(spec, dict) else {}
+    if not doc and not spec:
+        return None
+    objective = spec.get("objective") if isinstance(spec.get("objective"), dict) else {}
+    budget = spec.get("budget") if isinstance(spec.get("budget"), dict) else {}
+    promo = spec.get("promotion") if isinstance(spec.get("promotion"), dict) else {}
+    space = spec.get("search_space")
+    params = tuple(one_line(k, 64) for k in list(space)[:MAX_PARAMS]
+                   if isinstance(k, str) and k.strip()) if isinstance(space, dict) else ()
+    direction = one_line(doc.get("direction") or objective.get("direction"), 16).lower()
+    best = _opt_float(doc.get("best_value"))
+    return SweepSummary(
+        state=one_line(doc.get("state"), 24).lower(),
+        reason=one_line(doc.get("reason")),
+        max_trials=_opt_int(doc.get("max_trials")) or _opt_int(budget.get("max_trials")),
+        started=_count(doc.get("started")),
+        complete=_count(doc.get("complete")),
+        running=_count(doc.get("running")),
+        pruned=_count(doc.get("pruned")),
+        failed=_count(doc.get("failed")),
+        waiting=_count(doc.get("waiting")),
+        metric=one_line(doc.get("metric") or objective.get("metric"), 64),
+        direction=direction if direction in ("maximize", "minimize") else "",
+        best_value=best,
+        best_trial=_opt_int(doc.get("best_trial")) if best is not None else None,
+        promotion=_promotion_of(doc.get("promotion")),
+        updated=parse_time(doc.get("updated")),
+        params=params,
+        parallelism=_opt_int(spec.get("parallelism")),
+        gpus=_opt_int(spec.get("gpus")),
+        deployment=one_line(promo.get("deployment"), 253),
+    )
+
+
+def _param_value(v: Any) -> float | int | str | bool | None:
+    if v is None or isinstance(v, bool | str):
+        return one_line(v, 80) if isinstance(v, str) else v
+    if isinstance(v, int):
+        return v
+    return _opt_float(v)
+
+
+_TRIAL_STATES = {"complete", "running", "pruned", "fail", "failed", "waiting"}
+
+
+def sweep_trial(row: Any) -> SweepTrial | None:
+    """One entry of `trials.json`; None when it has no trial number."""
+    if not isinstance(row, dict):
+        return None
+    n = _opt_int(row.get("n"))
+    if n is None:
+        return None
+    state = one_line(row.get("state"), 16).lower()
+    state = "fail" if state == "failed" else state if state in _TRIAL_STATES else "unknown"
+    raw_params = row.get("params")
+    params: tuple[tuple[str, Any], ...] = ()
+    if isinstance(raw_params, dict):
+        params = tuple((one_line(k, 64), _param_value(v))
+                       for k, v in list(raw_params.items())[:MAX_PARAMS] if isinstance(k, str))
+    steps: list[tuple[int, float]] = []
+    raw_steps = row.get("steps")
+    if isinstance(raw_steps, list):
+        for item in raw_steps[-MAX_STEPS:]:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                step, value = _opt_int(item[0]), _opt_float(item[1])
+                if step is not None and value is not None:
+                    steps.append((step, value))
+        steps.sort()
+    retry = row.get("retry_of")
+    return SweepTrial(
+        n=n, state=state, value=_opt_float(row.get("value")), params=params,
+        pod=one_line(row.get("pod"), 253), index=_opt_int(row.get("index")),
+        steps=tuple(steps), start=parse_time(row.get("start")), end=parse_time(row.get("end")),
+        model_uri=one_line(row.get("model_uri"), 1000), holdout=_opt_float(row.get("holdout")),
+        reason=one_line(row.get("reason")),
+        retry_of=_opt_int(retry) if not isinstance(retry, dict) else _opt_int(retry.get("n")),
+    )
+
+
+def sweep_trials(configmap: Obj | None) -> SweepTrials:
+    """The trials ConfigMap (`<sweep>-trials`) → trials by number (one per number, the last
+    wins) and importances (largest first). Malformed data gives what could be read."""
+    if not isinstance(configmap, dict):
+        return SweepTrials(found=False)
+    md = configmap.get("metadata") or {}
+    data = configmap.get("data") or {}
+    data = data if isinstance(data, dict) else {}
+    rows = _json_doc(data.get(TRIALS_KEY), 16 * 1024 * 1024)
+    by_n: dict[int, SweepTrial] = {}
+    problems = 0
+    for row in rows if isinstance(rows, list) else ():
+        trial = sweep_trial(row)
+        if trial is None:
+            problems += 1
+        else:
+            by_n[trial.n] = trial
+    if rows is not None and not isinstance(rows, list):
+        problems += 1
+    imp = _json_doc(data.get(IMPORTANCES_KEY), 64 * 1024)
+    importances: list[tuple[str, float]] = []
+    if isinstance(imp, dict):
+        for k, v in imp.items():
+            f = _opt_float(v)
+            if isinstance(k, str) and f is not None:
+                importances.append((one_line(k, 64), f))
+    importances.sort(key=lambda kv: (-kv[1], kv[0]))
+    return SweepTrials(trials=tuple(by_n[n] for n in sorted(by_n)),
+                       importances=tuple(importances[:MAX_PARAMS]),
+                       resource_version=str(md.get("resourceVersion") or ""),
+                       problems=problems)
+
+
+def unschedulable(pods: Iterable[PodSummary]) -> tuple[int, str]:
+    """(pods the scheduler could not place, its message for one of them): Pending pods with
+    PodScheduled=False, e.g. `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`"""
+    count, reason = 0, ""
+    for p in sorted(pods, key=lambda p: p.name):
+        if p.phase != "Pending" or p.deleting:
+            continue
+        for c in p.conditions:
+            if c.type == "PodScheduled" and c.status == "False":
+                count += 1
+                reason = reason or one_line(c.message or c.reason)
+                break
+    return count, reason
 
 
 # --- re-training CronJobs ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 MODEL_SERVER_COMPONENT = "model-server"
+GPU_RESOURCE_NAME = "nvidia.com/gpu"
 TRAINING_COMPONENTS = ("training", "sweep-worker")
 RETRAINING_COMPONENT = "retraining"  # CronJobs that re-train and promote a model
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -26,6 +27,14 @@ FAILURE_ANNOTATION = "modelfleet.io/failure"  # one line: why the trainer failed
 # on a re-training CronJob: the Deployment it promotes into, and what its last run did (JSON)
 DEPLOYMENT_ANNOTATION = "modelfleet.io/deployment"
 LAST_PROMOTION_ANNOTATION = "modelfleet.io/last-promotion"
+# hyperparameter sweeps (tuning/sweep_summary.py writes these; fleet only reads them)
+SWEEP_COMPONENT = "sweep-worker"
+SWEEP_LABEL = "modelfleet.io/sweep"  # on the Job, its pods and its trials ConfigMap
+SWEEP_ANNOTATION = "modelfleet.io/sweep"  # the summary on the Job (JSON)
+SWEEP_SPEC_ANNOTATION = "modelfleet.io/sweep-spec"  # the validated spec on the Job (JSON)
+TRIALS_KEY = "trials.json"  # ConfigMap `<sweep>-trials`: the trials table (JSON list)
+IMPORTANCES_KEY = "importances.json"  # and the parameter importances (JSON object)
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"  # the Job controller's label on its pods
 
 
 class RolloutState(StrEnum):
@@ -147,6 +156,84 @@ def _number(v: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepSummary:
+    """A sweep as its workers last published it on its Job (`modelfleet.io/sweep`), with the
+    facts of its spec (`modelfleet.io/sweep-spec`). Every field may be unset: a sweep whose
+    worker 0 has not published yet has only the spec's facts."""
+
+    state: str = ""  # running | stopped | aborted | complete ("": nothing published yet)
+    reason: str = ""  # one line: why it stopped / aborted
+    max_trials: int | None = None
+    started: int = 0  # trials started (slots reserved) so far
+    complete: int = 0
+    running: int = 0
+    pruned: int = 0
+    failed: int = 0
+    waiting: int = 0
+    metric: str = ""
+    direction: str = ""  # maximize | minimize ("" unknown)
+    best_value: float | None = None
+    best_trial: int | None = None
+    promotion: Promotion | None = None  # the sweep's (auto-)promotion outcome
+    updated: datetime | None = None
+    # from the spec annotation
+    params: tuple[str, ...] = ()  # the search space's parameter names, in spec order
+    parallelism: int | None = None
+    gpus: int | None = None  # nvidia.com/gpu per worker pod
+    deployment: str = ""  # promotion.deployment: where `fleet sweep promote` promotes to
+
+    @property
+    def done(self) -> int:
+        """Trials that finished one way or another."""
+        return self.complete + self.pruned + self.failed
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction != "minimize"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepTrial:
+    """One row of a sweep's trials ConfigMap (untrusted input, cleaned by `fleet.derive`)."""
+
+    n: int
+    state: str  # complete | running | pruned | fail | waiting (Optuna's names)
+    value: float | None = None
+    params: tuple[tuple[str, float | int | str | bool | None], ...] = ()
+    pod: str = ""
+    index: int | None = None  # the worker's Job completion index
+    steps: tuple[tuple[int, float], ...] = ()  # intermediate values (epoch, value), ascending
+    start: datetime | None = None
+    end: datetime | None = None
+    model_uri: str = ""
+    holdout: float | None = None
+    reason: str = ""  # why it failed (one line)
+    retry_of: int | None = None  # the failed trial this one retries
+
+    @property
+    def key(self) -> int:
+        return self.n
+
+    def param(self, name: str) -> float | int | str | bool | None:
+        for k, v in self.params:
+            if k == name:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepTrials:
+    """What `fleet.ops.sweeps.sweep_trials` read: the trials (by number) and the parameter
+    importances; `found` False when the ConfigMap does not exist (yet)."""
+
+    trials: tuple[SweepTrial, ...] = ()
+    importances: tuple[tuple[str, float], ...] = ()  # largest first
+    resource_version: str = ""
+    found: bool = True
+    problems: int = 0  # rows that were not trials (malformed) and were left out
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingJob:
     namespace: str
     name: str
@@ -162,10 +249,43 @@ class TrainingJob:
     resource_version: str = ""
     progress: TrainingProgress | None = None  # None: no (valid) progress annotation
     failure: str = ""  # `modelfleet.io/failure`: why the trainer gave up (one line)
+    ready: int | None = None  # status.ready (None: the API server does not report it)
+    suspended: bool = False  # spec.suspend
+    sweep: SweepSummary | None = None  # sweep-worker Jobs: the published summary and spec
+    # pods the scheduler cannot place (PodScheduled=False), from the pod watch, and its message
+    unschedulable: int = 0
+    pending_reason: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+    @property
+    def pending(self) -> int:
+        """Pods not running yet: status.active counts Pending pods too."""
+        return 0 if self.ready is None else max(0, self.active - self.ready)
+
+    @property
+    def running_pods(self) -> int:
+        return self.active if self.ready is None else min(self.ready, self.active)
+
+    @property
+    def gpu_starved(self) -> bool:
+        """Pods wait because no node has the GPUs they ask for."""
+        return self.unschedulable > 0 and GPU_RESOURCE_NAME in self.pending_reason
+
+    @property
+    def sweep_state(self) -> str:
+        """What the sweeps view shows: the published state, corrected by the Job's own (a
+        suspended Job is stopped even before the workers said so; a failed Job failed)."""
+        s = self.sweep.state if self.sweep is not None else ""
+        if self.state is JobState.FAILED and s not in ("complete", "aborted"):
+            return "failed"
+        if self.suspended and s in ("", "running"):
+            return "stopped"
+        if not s:
+            return "complete" if self.state is JobState.COMPLETE else "pending"
+        return s
 
     @property
     def reason(self) -> str:

@@ -2,10 +2,21 @@
 
 Use them module-qualified: `from fleet.ops import rollback; rollback.rollback(client, ns, name)`.
 The package attributes are the submodules (access, bulk, history, probes, restart, rollback,
-rollout, scale, status), so no function shadows its module.
+rollout, scale, status, sweeps), so no function shadows its module.
 """
 
-from fleet.ops import access, bulk, history, probes, restart, rollback, rollout, scale, status
+from fleet.ops import (
+    access,
+    bulk,
+    history,
+    probes,
+    restart,
+    rollback,
+    rollout,
+    scale,
+    status,
+    sweeps,
+)
 
 __all__ = ["access", "bulk", "history", "probes", "restart", "rollback", "rollout", "scale",
-           "status"]
+           "status", "sweeps"]

@@ -242,13 +242,44 @@ def deployment_pods(client: Any, namespace: str, name: str) -> list[Obj]:
     return selector_pods(client, namespace, get_deployment(client, namespace, name))
 
 
+def job_pods(client: Any, namespace: str, name: str) -> list[Obj]:
+    """The pods of Job `name` (every index of a distributed training run), sorted by name."""
+    from urllib.parse import quote
+
+    client.get(f"{collection_path('batch/v1', 'jobs', namespace)}/{quote(name, safe='')}")
+    doc = client.list_all(collection_path("v1", "pods", namespace),
+                          {"labelSelector": f"batch.kubernetes.io/job-name={name}"})
+    return sorted(doc.get("items") or [], key=lambda p: (p.get("metadata") or {}).get("name", ""))
+
+
+def resolve_pods(client: Any, namespace: str, name: str) -> tuple[str, str, list[Obj]]:
+    """(kind, name, pods) for `NAME`, `deployment/NAME` or `job/NAME`. A bare name is a
+    Deployment if one exists, else a Job (training runs, sweep workers)."""
+    kind, sep, bare = name.partition("/")
+    if sep:
+        kind = {"deploy": "deployment", "deployments": "deployment", "jobs": "job",
+                "job.batch": "job", "deployment.apps": "deployment"}.get(kind, kind)
+        if kind not in ("deployment", "job"):
+            raise errors.FleetError(f'error: fleet logs reads deployments and jobs, not "{kind}"')
+        if kind == "job":
+            return "job", bare, job_pods(client, namespace, bare)
+        return "deployment", bare, deployment_pods(client, namespace, bare)
+    try:
+        return "deployment", name, deployment_pods(client, namespace, name)
+    except errors.NotFound as not_a_deployment:
+        try:
+            return "job", name, job_pods(client, namespace, name)
+        except errors.NotFound:
+            raise not_a_deployment from None  # kubectl's message names the deployment
+
+
 def sources_for(client: Any, namespace: str, name: str, *, container: str | None = None,
                 all_containers: bool = False) -> list[LogSource]:
-    """The (pod, container) streams of a deployment, or a clear error: unknown deployment,
+    """The (pod, container) streams of a deployment or job, or a clear error: unknown name,
     no pods, a container no pod has."""
-    pods = deployment_pods(client, namespace, name)
+    kind, name, pods = resolve_pods(client, namespace, name)
     if not pods:
-        raise errors.NotFound(f'deployment "{name}" in namespace "{namespace}" has no pods')
+        raise errors.NotFound(f'{kind} "{name}" in namespace "{namespace}" has no pods')
     out: list[LogSource] = []
     missing: list[str] = []
     for p in pods:
@@ -263,7 +294,7 @@ def sources_for(client: Any, namespace: str, name: str, *, container: str | None
             out.extend(LogSource(namespace, pname, c)
                        for c in pod_containers(p, all_containers=all_containers))
     if container and not out:
-        raise errors.NotFound(f'container "{container}" not found in any pod of deployment '
+        raise errors.NotFound(f'container "{container}" not found in any pod of {kind} '
                               f'"{name}" ({"; ".join(missing)})')
     return out
 

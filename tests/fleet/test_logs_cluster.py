@@ -207,3 +207,29 @@ def test_tail_keeps_the_last_lines_of_each_stream(env: Env) -> None:
     res = env.logs("printer", "--tail", "1")
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"[pod/{p}/main] token {tok} from {p}" for p in env.pods]
+
+
+def test_logs_of_a_job_every_index_by_kind_or_bare_name(env: Env) -> None:
+    code = "import os; print('worker', os.environ['JOB_COMPLETION_INDEX'], 'trained', flush=True)"
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "trainer", "namespace": env.ns},
+           "spec": {"completionMode": "Indexed", "completions": 2, "parallelism": 2,
+                    "template": {"spec": {
+                        "runtimeClassName": "fleet-local", "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "containers": [{"name": "trainer", "image": "python:3.11",
+                                        "command": ["python", "-u", "-c", code]}]}}}}
+    env.cluster.apply(job)
+    wait_for(lambda: env.cluster.get_json("job", "trainer", "-n", env.ns)["status"]
+             .get("succeeded") == 2, timeout=90, what="both indexes done")
+    for name in ("job/trainer", "trainer"):
+        res = env.logs(name)
+        assert res.returncode == 0, res.stderr
+        lines = sorted(res.stdout.splitlines())
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("[pod/trainer-0-") and lines[0].endswith(
+            "/trainer] worker 0 trained")
+        assert lines[1].startswith("[pod/trainer-1-") and lines[1].endswith(
+            "/trainer] worker 1 trained")
+    res = env.logs("cronjob/trainer")
+    assert res.returncode == 1 and 'reads deployments and jobs, not "cronjob"' in res.stderr
