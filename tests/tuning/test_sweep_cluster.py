@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,16 @@ def test_a_sweep_runs_exactly_its_budget_prunes_and_promotes_its_winner(
     assert [r["n"] for r in rows] == list(range(12))
     show = fleet(cluster, hdfs, "sweep", "show", "sw12", "-n", namespace, "-o", "json")
     assert json.loads(show.stdout)["sweep"]["best_trial"] == best.number
+    # the study is a plain Optuna study: the optuna CLI reads it on the same storage URL
+    import subprocess
+    import sys
+
+    optuna_cli = str(Path(sys.executable).with_name("optuna"))
+    out = subprocess.run([optuna_cli, "trials", "--study-name",
+                          f"{namespace}.sw12", "--storage", postgres_url, "-f", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)) == 12
     ls = fleet(cluster, hdfs, "sweep", "ls", "-n", namespace)
     assert "sw12" in ls.stdout and "complete" in ls.stdout
 
