@@ -3,6 +3,7 @@ code and data on HDFS: exact budgets, pruning, failure layers, stop/resume, prom
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -122,6 +123,40 @@ def test_a_killed_worker_pod_fails_its_trial_and_queues_a_retry_within_10s(
 
 def me_failed_reason(ts, number: int) -> str:  # noqa: ANN001
     return next(t for t in ts if t.number == number).user_attrs["fail_reason"]
+
+
+def test_a_worker_that_dies_without_sigterm_is_failed_by_heartbeat_within_10s(
+        cluster: TestCluster, namespace: str, hdfs, example, postgres_url, tmp_path) -> None:  # noqa: ANN001
+    import os
+    import signal
+
+    from tests.devcluster.runner.runnerkit import descendants, pod_pid
+
+    code, data = example
+    text = spec_yaml("hbeat", code, data, hdfs.uri(f"/tuning-tests/{namespace}/hbeat"),
+                     epochs=25, budget={"max_trials": 3}, pruner={"type": "none"},
+                     search_space={"learning_rate": {"type": "float", "low": 0.001,
+                                                     "high": 0.003}})
+    assert launch(cluster, hdfs, namespace, tmp_path, text, postgres_url).returncode == 0
+    running = wait_trials(postgres_url, namespace, "hbeat",
+                          lambda ts: any(t.state.name == "RUNNING" and t.intermediate_values
+                                         for t in ts), what="a trial training")
+    victim = next(t for t in running if t.state.name == "RUNNING" and t.intermediate_values)
+    pod = cluster.get_json("pod", victim.user_attrs["pod"], "-n", namespace)
+    for pid in descendants(pod_pid(pod)):  # as if the node died: no SIGTERM, no hand-back
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def retried(ts):
+        me = next(t for t in ts if t.number == victim.number)
+        return me.state.name == "FAIL" and [
+            t for t in ts if t.system_attrs.get("failed_trial") == victim.number]
+
+    wait_trials(postgres_url, namespace, "hbeat", retried, timeout=10,
+                what="the stale trial failed and re-queued by another worker's heartbeat")
+    assert time.monotonic() - killed_at <= 10.5
+    fleet(cluster, hdfs, "sweep", "stop", "hbeat", "-n", namespace, "--storage", postgres_url)
 
 
 def test_the_database_restarting_mid_sweep_is_waited_out(
