@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@bash devcluster/system_deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,local]'
 	@touch $(STAMP)
 
 lint: setup
