@@ -197,7 +197,8 @@ class Controller:
             with_db_retry("failing stale trials", lambda: fail_stale_trials(self.w.study))
             active = [j for j in jobs if not self._finished(j)]
             started = 0
-            while len(active) + started < spec.effective_parallelism:
+            while (len(active) + started < spec.effective_parallelism
+                   and not self.w.timed_out(row)):
                 number = with_db_retry("asking", self._next)
                 if number is None:
                     break

@@ -53,6 +53,7 @@ class SweepRow:
     state: str
     reason: str
     promotion: str
+    age_s: float = 0.0  # seconds since the sweep was created (the database's clock)
 
 
 def engine(url: str) -> Engine:
@@ -91,11 +92,13 @@ def get(eng: Engine, study: str) -> SweepRow | None:
     with eng.connect() as conn:
         r = conn.execute(text(
             "SELECT study_name, namespace, name, spec, max_trials, started, failed, state, "
-            "reason, promotion FROM modelfleet_sweeps WHERE study_name = :s"),
+            "reason, promotion, EXTRACT(EPOCH FROM now() - created) "
+            "FROM modelfleet_sweeps WHERE study_name = :s"),
             {"s": study}).first()
     if r is None:
         return None
-    return SweepRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
+    return SweepRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                    float(r[10]))
 
 
 def list_rows(eng: Engine, namespace: str | None = None) -> list[SweepRow]:

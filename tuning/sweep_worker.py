@@ -449,9 +449,12 @@ class Worker:
             raise SweepAborted(row.reason)
 
     # -- the loop ----------------------------------------------------------------------------
+    def timed_out(self, row: Any) -> bool:
+        """The spec's timeout counts from the sweep's creation, for every pod (a replacement
+        pod does not restart the clock)."""
+        return bool(self.spec.budget.timeout) and row.age_s >= float(self.spec.budget.timeout)
+
     def run(self) -> int:
-        deadline = (time.monotonic() + self.spec.budget.timeout
-                    if self.spec.budget.timeout else None)
         try:
             self.prepare()
         except TrainerError as exc:
@@ -471,7 +474,7 @@ class Worker:
                     if row is not None and row.state == "aborted":
                         raise SweepAborted(row.reason)
                     break
-                if deadline is not None and time.monotonic() >= deadline:
+                if self.timed_out(row):
                     log.info("the sweep's timeout passed; no new trials")
                     break
                 trial = self.next_trial()
@@ -542,11 +545,17 @@ class Worker:
         if with_db_retry("checking", self.unfinished_elsewhere):
             return
         row = sweep_store.get(self.eng, self.cfg.study)
-        if row is None or row.started < row.max_trials:
+        if row is None:
             return
-        if sweep_store.set_state(self.eng, self.cfg.study, "complete", "budget spent",
+        if row.started >= row.max_trials:
+            why = "budget spent"
+        elif self.timed_out(row):
+            why = f"timeout ({self.spec.budget.timeout:.0f} s) after {row.started} trials"
+        else:
+            return
+        if sweep_store.set_state(self.eng, self.cfg.study, "complete", why,
                                  expect=("running",)):
-            log.info("sweep complete: %d trials", row.max_trials)
+            log.info("sweep complete: %s", why)
             from tuning import sweep_promote
 
             sweep_promote.auto_promote(self)
