@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -239,6 +239,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch_ls(args, FleetCache(client, namespaces))
     cache = FleetCache(client, namespaces).load_once()
+    items: Sequence[Any]
     if args.schedules:
         items = cache.retrain_schedules()
     else:
@@ -284,7 +285,7 @@ def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
             return 1
         cut = 0 if args.all_namespaces else 1
         # (header, row, records now, which FleetChange fields carry its upserts/deletes)
-        kinds = []
+        kinds: list[tuple[list[str], Callable[..., list[str]], Sequence[Any], str]] = []
         if args.schedules:
             kinds.append((SCHEDULE_HEADER, _schedule_row, cache.retrain_schedules(), "schedules"))
         elif args.jobs:  # the schedules' table follows once there is one
@@ -292,7 +293,7 @@ def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
             kinds.append((SCHEDULE_HEADER, _schedule_row, cache.retrain_schedules(), "schedules"))
         else:
             kinds.append((DEP_HEADER, _dep_row, cache.deployments(), "deployments"))
-        emitters = [_WatchTable(header, row, items, field, cut, first=i == 0)
+        emitters = [_WatchTable(header, row, list(items), field, cut, first=i == 0)
                     for i, (header, row, items, field) in enumerate(kinds)]
         while True:
             change = changes.get()

@@ -37,13 +37,13 @@ def meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
 
 
-def annotations(obj: Obj) -> dict[str, str]:
+def annotations_of(obj: Obj) -> dict[str, str]:
     return meta(obj).get("annotations") or {}
 
 
 def revision_of(obj: Obj) -> int | None:
     """The revision annotation as int: missing → 0, unparsable → None (kubectl skips it)."""
-    raw = annotations(obj).get(REVISION)
+    raw = annotations_of(obj).get(REVISION)
     if raw is None:
         return 0
     try:
@@ -173,11 +173,11 @@ def rollback_target(deployment: Obj, owned: list[Obj], to_revision: int = 0) -> 
 def rollback_annotations(deployment: Obj, rs: Obj) -> dict[str, str]:
     """The full annotation map kubectl's undo patch writes (rollback.go `getDeploymentPatch`)."""
     out: dict[str, str] = {}
-    dep_ann = annotations(deployment)
+    dep_ann = annotations_of(deployment)
     for key in ANNOTATIONS_TO_SKIP:
         if key in dep_ann:
             out[key] = dep_ann[key]
-    for key, value in annotations(rs).items():
+    for key, value in annotations_of(rs).items():
         if key not in ANNOTATIONS_TO_SKIP:
             out[key] = value
     return out

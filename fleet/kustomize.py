@@ -119,17 +119,17 @@ def strategic_merge(original: Any, patch: Any, kind: str = "", field: str = "") 
         # kyaml's order: the patch's items first (merged into their originals), then the
         # original items the patch does not name.
         by_key = {o.get(key): o for o in original if isinstance(o, dict)}
-        out = []
+        merged: list[Any] = []
         for item in patch:
             if not isinstance(item, dict) or key not in item:
                 raise UnsupportedKustomization(f"{field}: list item without merge key {key}")
             base = by_key.get(item[key])
-            out.append(copy.deepcopy(item) if base is None
-                       else strategic_merge(base, item, kind, ""))
+            merged.append(copy.deepcopy(item) if base is None
+                          else strategic_merge(base, item, kind, ""))
         named = {item[key] for item in patch}
-        out.extend(copy.deepcopy(o) for o in original
-                   if not (isinstance(o, dict) and o.get(key) in named))
-        return out
+        merged.extend(copy.deepcopy(o) for o in original
+                      if not (isinstance(o, dict) and o.get(key) in named))
+        return merged
     return copy.deepcopy(patch)
 
 

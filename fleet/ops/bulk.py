@@ -130,7 +130,8 @@ def undo_wave_candidates(
     cutoff = now - since
     out: list[WaveCandidate] = []
     selector = {"labelSelector": f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"}
-    for ns in namespaces or [None]:
+    scopes: Sequence[str | None] = namespaces or [None]  # None: every namespace
+    for ns in scopes:
         deps = client.list_all(collection_path("apps/v1", "deployments", ns), selector)
         rss = client.list_all(collection_path("apps/v1", "replicasets", ns)).get("items") or []
         for dep in deps.get("items") or []:
@@ -150,7 +151,7 @@ def undo_wave_candidates(
                 revision=deployutil.revision_of(dep) or 0,
                 previous_revision=deployutil.revision_of(target) or 0,
                 started_at=started,
-                change_cause=deployutil.annotations(dep).get(deployutil.CHANGE_CAUSE, ""),
+                change_cause=deployutil.annotations_of(dep).get(deployutil.CHANGE_CAUSE, ""),
                 generation=int(md.get("generation") or 0),
                 resource_version=md.get("resourceVersion", ""),
             ))

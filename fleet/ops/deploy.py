@@ -177,12 +177,14 @@ def validate(spec: DeploySpec) -> None:
     if spec.cpu_target is not None and spec.cpu_target > 100:
         problems.append(f"--cpu-target is a CPU utilization percentage (1-100), got "
                         f"{spec.cpu_target}")
-    for flag, value in (("--cpu", spec.cpu), ("--memory", spec.memory),
-                        ("--ephemeral-storage", spec.ephemeral_storage)):
-        if value is not None and not _QUANTITY.match(value):
-            problems.append(f"{flag} {value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)")
-    for flag, value in (("--cpu", spec.cpu), ("--memory", spec.memory)):
-        if value is not None and _QUANTITY.match(value) and not re.search(r"[1-9]", value):
+    for flag, quantity in (("--cpu", spec.cpu), ("--memory", spec.memory),
+                           ("--ephemeral-storage", spec.ephemeral_storage)):
+        if quantity is not None and not _QUANTITY.match(quantity):
+            problems.append(f"{flag} {quantity!r} is not a Kubernetes quantity "
+                            "(e.g. 500m, 2, 1Gi)")
+    for flag, quantity in (("--cpu", spec.cpu), ("--memory", spec.memory)):
+        if quantity is not None and _QUANTITY.match(quantity) and not re.search(r"[1-9]",
+                                                                                 quantity):
             problems.append(f"{flag} must be more than 0")
     if spec.runtime_class is not None and not _DNS_SUBDOMAIN.match(spec.runtime_class):
         problems.append(f"--runtime-class {spec.runtime_class!r} is not a valid object name")
@@ -351,9 +353,9 @@ def _customize_deployment(dep: Obj, spec: DeploySpec, replicas: int) -> None:
     res = c.setdefault("resources", {})
     requests, limits = res.setdefault("requests", {}), res.setdefault("limits", {})
     # --cpu/--memory set request and limit alike: the overlays run Guaranteed QoS.
-    for key, value in (("cpu", spec.cpu), ("memory", spec.memory)):
-        if value is not None:
-            requests[key] = limits[key] = value
+    for key, quantity in (("cpu", spec.cpu), ("memory", spec.memory)):
+        if quantity is not None:
+            requests[key] = limits[key] = quantity
     if spec.ephemeral_storage is not None:
         requests["ephemeral-storage"] = spec.ephemeral_storage
         if _bytes(limits.get("ephemeral-storage")) < _bytes(spec.ephemeral_storage):
@@ -588,7 +590,7 @@ def observe(client: Any, namespace: str, name: str) -> tuple[Observation, list[O
     events = _ours(_events(client, namespace), name,
                    {(p.get("metadata") or {}).get("name", "") for p in pods})
     md, ds, st = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
-    replicas = int(ds.get("replicas") if ds.get("replicas") is not None else 1)
+    replicas = int(ds["replicas"]) if ds.get("replicas") is not None else 1
     observed = int(st.get("observedGeneration") or 0) >= int(md.get("generation") or 0)
     avail_cond = (condition(st, "Available") or {}).get("status") == "True"
     progressing = condition(st, "Progressing") or {}

@@ -41,7 +41,7 @@ def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revis
         out.append(
             Revision(
                 revision=rev,
-                change_cause=deployutil.annotations(rs).get(deployutil.CHANGE_CAUSE, ""),
+                change_cause=deployutil.annotations_of(rs).get(deployutil.CHANGE_CAUSE, ""),
                 replicaset=md.get("name", ""),
                 created=parse_time(md.get("creationTimestamp")),
                 replicas=int((rs.get("status") or {}).get("replicas") or 0),
@@ -89,7 +89,7 @@ def revision_template(client: Any, namespace: str, name: str, revision: int) -> 
         raise RevisionNotFound("unable to find the specified revision")
     rs = by_rev[revision]
     template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-    cause = deployutil.annotations(rs).get(deployutil.CHANGE_CAUSE)
+    cause = deployutil.annotations_of(rs).get(deployutil.CHANGE_CAUSE)
     if cause:
         template.setdefault("metadata", {}).setdefault("annotations", {})[
             deployutil.CHANGE_CAUSE] = cause

@@ -216,7 +216,7 @@ def pod_containers(pod: Obj, *, all_containers: bool = False) -> list[str]:
                                                "ephemeralContainers")
                 for c in spec.get(key) or []]
     names = [c.get("name", "") for c in spec.get("containers") or []]
-    default = deployutil.annotations(pod).get(DEFAULT_CONTAINER_ANNOTATION)
+    default = deployutil.annotations_of(pod).get(DEFAULT_CONTAINER_ANNOTATION)
     if default and default in names:
         return [default]
     return names[:1]

@@ -117,7 +117,7 @@ def rollback(
         raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
     dep = get_deployment(client, namespace, name)
     warning = ""
-    if deployutil.LAST_APPLIED in deployutil.annotations(dep):
+    if deployutil.LAST_APPLIED in deployutil.annotations_of(dep):
         warning = LAST_APPLIED_WARNING.format(name=name)
         if on_warning is not None:
             on_warning(warning)
