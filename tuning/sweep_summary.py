@@ -126,15 +126,17 @@ def publish(client: Any, namespace: str, job: str, sweep: str, summary: dict[str
 class SummaryPublisher:
     """Worker 0's thread that republishes the summary while the sweep runs."""
 
-    def __init__(self, worker: Any, client: Any) -> None:
+    def __init__(self, worker: Any, client: Any, *, background: bool = True) -> None:
         self.worker = worker
         self.client = client
         self._stop = threading.Event()
         self._last = ""
         self._importances: dict[str, float] = {}
         self._importances_at = float("-inf")
-        self._thread = threading.Thread(target=self._run, name="summary", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="summary", daemon=True)
+            self._thread.start()
 
     @classmethod
     def start_for(cls, worker: Any) -> SummaryPublisher | None:
@@ -179,8 +181,28 @@ class SummaryPublisher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         try:
             self.publish_once()  # the final state
         except Exception as exc:
             log.warning("final sweep summary not published: %s", exc)
+
+
+def publish_final(worker: Any) -> None:
+    """One last summary by whichever worker completed the sweep (state, promotion): worker 0,
+    which publishes while the sweep runs, may have exited before the promotion ended."""
+    cfg = worker.cfg
+    if not cfg.job or not cfg.namespace:
+        return
+    from fleet.kube import KubeClient
+    from fleet.kubeconfig import in_cluster_available, in_cluster_credentials
+
+    if not in_cluster_available():
+        return
+    pub = SummaryPublisher(worker, KubeClient(in_cluster_credentials(cfg.namespace),
+                                              timeout=10.0), background=False)
+    try:
+        pub.publish_once()
+    except Exception as exc:  # best effort, as the periodic publisher
+        log.warning("final sweep summary not published: %s", exc)

@@ -556,9 +556,11 @@ class Worker:
         if sweep_store.set_state(self.eng, self.cfg.study, "complete", why,
                                  expect=("running",)):
             log.info("sweep complete: %s", why)
-            from tuning import sweep_promote
+            from tuning import sweep_promote, sweep_summary
 
             sweep_promote.auto_promote(self)
+            # worker 0 may have exited already: the finisher publishes the final summary
+            sweep_summary.publish_final(self)
 
 
 def main() -> int:

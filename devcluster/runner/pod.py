@@ -312,6 +312,9 @@ class PodWorker:
         else:
             deleting.cancel()
             self.state.terminal = True
+            # Like the kubelet's device manager, which counts only active pods: a finished
+            # pod's GPUs are free now, not when its object is deleted (Jobs keep theirs).
+            self.ctx.gpus.release(self.uid)
             self.changed()
             await self._deleting.wait()
         await self._finish_deletion()
