@@ -36,6 +36,12 @@ def _common(p: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None
         p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
+    from fleet.kubeconfig import ImpersonationFlag  # records them for every client it builds
+
+    p.add_argument("--as", dest="as_user", metavar="USER", action=ImpersonationFlag,
+                   help="username to impersonate for the operation (kubectl --as)")
+    p.add_argument("--as-group", dest="as_groups", metavar="GROUP", action=ImpersonationFlag,
+                   help="group to impersonate, can be repeated (kubectl --as-group)")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 

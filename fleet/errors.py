@@ -93,3 +93,9 @@ class ConfigError(FleetError):
 
 class Timeout(FleetError):
     """Waiting for a condition (e.g. `rollout status --timeout`) ran out of time."""
+
+
+class CredentialError(Unreachable):
+    """No credentials could be obtained: an exec plugin is missing or failed, an OIDC refresh
+    failed. kubectl reports these as `Unable to connect to the server: getting credentials: …`;
+    like a lost connection, a watch retries them with backoff."""

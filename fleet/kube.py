@@ -9,16 +9,20 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import socket
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import orjson
 import urllib3
+import urllib3.connection
 
 from fleet import errors
+from fleet.credentials import Auth, CredentialProvider, StaticCredentials
 from fleet.kubeconfig import Credentials, load_credentials
 
 JSON = "application/json"
@@ -57,23 +61,53 @@ def status_error(status: int, body: bytes) -> errors.FleetError:
     return cls(text, status=status, reason=reason, detail=message)
 
 
-def _ssl_context(creds: Credentials) -> ssl.SSLContext:
+def _ssl_context(creds: Credentials, cert_pem: bytes | None = None,
+                 key_pem: bytes | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     if creds.insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     elif creds.ca_pem:
         ctx = ssl.create_default_context(cadata=creds.ca_pem.decode())
-    if creds.client_cert_pem and creds.client_key_pem:
+    if cert_pem and key_pem:
         # load_cert_chain only reads files: write a private temp file and remove it at once.
         fd, path = tempfile.mkstemp(prefix="fleet-cred-", suffix=".pem")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(creds.client_cert_pem.rstrip(b"\n") + b"\n" + creds.client_key_pem)
+                fh.write(cert_pem.rstrip(b"\n") + b"\n" + key_pem)
             ctx.load_cert_chain(path)
         finally:
             os.unlink(path)
     return ctx
+
+
+def _static_provider(creds: Credentials) -> CredentialProvider:
+    """Credentials built by hand (no provider): their token, basic auth or certificate."""
+    cert, key = creds.client_cert_pem, creds.client_key_pem
+    if creds.token:
+        return StaticCredentials(Auth(f"Bearer {creds.token}", cert, key))
+    if creds.username is not None:
+        raw = f"{creds.username}:{creds.password or ''}".encode()
+        return StaticCredentials(Auth("Basic " + base64.b64encode(raw).decode(), cert, key))
+    return StaticCredentials(Auth(None, cert, key))
+
+
+def env_proxy(scheme: str, host: str) -> str | None:
+    """`HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` like Go's `http.ProxyFromEnvironment` (kubectl's
+    default when the cluster sets no `proxy-url`): loopback is never proxied."""
+    import ipaddress
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+
+    if host == "localhost":
+        return None
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    proxies = getproxies_environment()
+    url = proxies.get(scheme)
+    if not url or proxy_bypass_environment(host, proxies):
+        return None
+    return url if "://" in url else f"http://{url}"
 
 
 class WatchStream:
@@ -119,46 +153,252 @@ class WatchStream:
             self._resp.close()
 
 
-class KubeClient:
-    """Raw-JSON requests against one API server, as one kubeconfig context's user."""
+class _Socks5Mixin:
+    """SOCKS5 (RFC 1928, user/password RFC 1929) for a `socks5://` proxy-url, as Go's
+    golang.org/x/net/proxy dials it: the server's host name is resolved by the proxy."""
 
-    def __init__(self, creds: Credentials, *, timeout: float = 30.0, max_connections: int = 32):
+    def __init__(self, *args: Any, _socks: tuple[str, int, str | None, str | None],
+                 **kwargs: Any) -> None:
+        self._socks = _socks
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        from urllib3.exceptions import NewConnectionError
+        from urllib3.util.connection import create_connection
+
+        phost, pport, user, password = self._socks
+        target = f"{self.host}:{self.port}"  # type: ignore[attr-defined]
+        try:
+            sock = create_connection((phost, pport), self.timeout)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise NewConnectionError(self, f"socks connect tcp {phost}:{pport}->{target}: "  # type: ignore[arg-type]
+                                     f"dial tcp {phost}:{pport}: {exc}") from exc
+        try:
+            _socks5_connect(sock, self.host, self.port, user, password)  # type: ignore[attr-defined]
+        except OSError as exc:
+            sock.close()
+            raise NewConnectionError(self, f"socks connect tcp {phost}:{pport}->{target}: "  # type: ignore[arg-type]
+                                     f"{exc}") from exc
+        return sock
+
+
+_SOCKS_REPLIES = {1: "general SOCKS server failure", 2: "connection not allowed by ruleset",
+                  3: "network unreachable", 4: "host unreachable", 5: "connection refused",
+                  6: "TTL expired", 7: "command not supported", 8: "address type not supported"}
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise OSError("unexpected EOF")
+        buf += chunk
+    return buf
+
+
+def _socks5_connect(sock: socket.socket, host: str, port: int, user: str | None,
+                    password: str | None) -> None:
+    import ipaddress
+
+    methods = b"\x00\x02" if user is not None else b"\x00"
+    sock.sendall(b"\x05" + bytes([len(methods)]) + methods)
+    ver, method = _recv_exact(sock, 2)
+    if ver != 5:
+        raise OSError(f"unexpected protocol version {ver}")
+    if method == 2:
+        u, p = (user or "").encode(), (password or "").encode()
+        sock.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
+        if _recv_exact(sock, 2)[1] != 0:
+            raise OSError("username/password authentication failed")
+    elif method != 0:
+        raise OSError("no acceptable authentication methods")
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+        addr = (b"\x01" if ip.version == 4 else b"\x04") + ip.packed
+    except ValueError:
+        name = host.encode("idna")
+        addr = b"\x03" + bytes([len(name)]) + name
+    sock.sendall(b"\x05\x01\x00" + addr + port.to_bytes(2, "big"))
+    _, rep, _, atyp = _recv_exact(sock, 4)
+    if rep != 0:
+        raise OSError(_SOCKS_REPLIES.get(rep, f"unknown error {rep}"))
+    _recv_exact(sock, {1: 4, 4: 16}.get(atyp) or _recv_exact(sock, 1)[0])
+    _recv_exact(sock, 2)
+
+
+class _SocksHTTPSConnection(_Socks5Mixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _SocksHTTPConnection(_Socks5Mixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _SocksHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _SocksHTTPSConnection
+
+
+class _SocksHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _SocksHTTPConnection  # type: ignore[assignment]
+
+
+class KubeClient:
+    """Raw-JSON requests against one API server, as one kubeconfig context's user.
+
+    Credentials come from `self.credentials` (fleet.credentials), asked for every request:
+    exec-plugin and OIDC tokens refresh while the client lives, and a 401 triggers one refresh
+    and one retry of the request. A new client certificate (an exec plugin's) gets a new
+    connection pool; requests and watches already running keep their connection.
+    """
+
+    def __init__(self, creds: Credentials, *, timeout: float = 30.0, max_connections: int = 32,
+                 credentials: CredentialProvider | None = None):
         self.creds = creds
         self.namespace = creds.namespace
         self.context = creds.context
         self.timeout = timeout
+        self.credentials: CredentialProvider = (
+            credentials or creds.provider or _static_provider(creds))
+        self._refreshable = self.credentials.refreshable
         url = urlsplit(creds.server)
         self._scheme = url.scheme or "https"
         self._host = url.hostname or "127.0.0.1"
         self._port = url.port or (443 if self._scheme == "https" else 80)
         self._prefix = url.path.rstrip("/")
-        self._headers = {"Accept": JSON, "User-Agent": "fleet/0.1 (modelfleet)"}
-        if creds.token:
-            self._headers["Authorization"] = f"Bearer {creds.token}"
-        elif creds.username is not None:
-            raw = f"{creds.username}:{creds.password or ''}".encode()
-            self._headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        kw: dict[str, Any] = {"maxsize": max_connections, "block": False, "retries": False}
-        if self._scheme == "https":
-            kw["ssl_context"] = _ssl_context(creds)
-            if creds.tls_server_name:
-                kw["server_hostname"] = creds.tls_server_name
-            self._pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-                self._host, self._port, **kw
-            )
-        else:
-            self._pool = urllib3.HTTPConnectionPool(self._host, self._port, **kw)
+        self._headers: dict[str, str] = {"Accept": JSON, "User-Agent": "fleet/0.1 (modelfleet)"}
+        self._groups: tuple[str, ...] = ()
+        self._extra: list[tuple[str, str]] = []
+        imp = creds.impersonate
+        if imp is not None:
+            self._headers["Impersonate-User"] = imp.user
+            if imp.uid:
+                self._headers["Impersonate-Uid"] = imp.uid
+            self._groups = imp.groups
+            self._extra = [(f"Impersonate-Extra-{quote(k, safe='')}", v)
+                           for k, vs in imp.extra for v in vs]
+        self._max_connections = max_connections
+        self._proxy = creds.proxy_url or env_proxy(self._scheme, self._host)
+        self._absolute = ""  # scheme://host:port before paths: plain http through a proxy
+        self._pool_lock = threading.Lock()
+        self._managers: list[urllib3.PoolManager] = []
+        self._pool_cert: tuple[bytes | None, bytes | None] = (
+            creds.client_cert_pem, creds.client_key_pem)
+        self._pool = self._make_pool(*self._pool_cert)
 
     @classmethod
     def from_kubeconfig(
-        cls, path: str | None = None, context: str | None = None, namespace: str | None = None
+        cls, path: str | None = None, context: str | None = None, namespace: str | None = None,
+        *, as_user: str | None = None, as_groups: Sequence[str] | None = None,
     ) -> KubeClient:
-        """Build a client like kubectl does (`--kubeconfig`, `KUBECONFIG`, `--context`, `-n`)."""
-        return cls(load_credentials(path, context, namespace))
+        """Build a client like kubectl does (`--kubeconfig`, `KUBECONFIG`, `--context`, `-n`,
+        `--as`, `--as-group`)."""
+        return cls(load_credentials(path, context, namespace, as_user=as_user,
+                                    as_groups=as_groups))
 
     @property
     def server(self) -> str:
         return self.creds.server
+
+    def _make_pool(self, cert: bytes | None, key: bytes | None) -> urllib3.HTTPConnectionPool:
+        kw: dict[str, Any] = {"maxsize": self._max_connections, "block": False,
+                              "retries": False}
+        https = self._scheme == "https"
+        if https and self.creds.insecure:
+            # The kubeconfig asked for it (kubectl says nothing either): no warning per request.
+            import warnings
+
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+        if https:
+            try:
+                kw["ssl_context"] = _ssl_context(self.creds, cert, key)
+            except ssl.SSLError as exc:
+                if cert is self.creds.client_cert_pem:
+                    raise
+                raise errors.CredentialError(
+                    "Unable to connect to the server: getting credentials: failed parsing "
+                    f"client key/certificate: {exc}") from exc
+            if self.creds.tls_server_name:
+                kw["server_hostname"] = self.creds.tls_server_name
+        proxy = self._proxy
+        if proxy and urlsplit(proxy).scheme == "socks5":
+            p = urlsplit(proxy)
+            kw["_socks"] = (p.hostname or "127.0.0.1", p.port or 1080,
+                            unquote(p.username) if p.username is not None else None,
+                            unquote(p.password) if p.password is not None else None)
+            cls = _SocksHTTPSPool if https else _SocksHTTPPool
+            return cls(self._host, self._port, **kw)
+        if proxy:
+            p = urlsplit(proxy)
+            headers = None
+            if p.username is not None:
+                headers = urllib3.make_headers(
+                    proxy_basic_auth=f"{unquote(p.username)}:{unquote(p.password or '')}")
+            plain = p._replace(netloc=p.hostname + (f":{p.port}" if p.port else "")).geturl() \
+                if p.hostname else proxy
+            # An https proxy is verified like the API server (Go reuses the TLS config).
+            mgr = urllib3.ProxyManager(plain, proxy_headers=headers,
+                                       proxy_ssl_context=kw.get("ssl_context"))
+            self._managers.append(mgr)
+            if not https:
+                self._absolute = f"http://{self._host}:{self._port}"
+            return mgr.connection_from_host(self._host, self._port, self._scheme,
+                                            pool_kwargs=kw)
+        if https:
+            return urllib3.HTTPSConnectionPool(self._host, self._port, **kw)
+        return urllib3.HTTPConnectionPool(self._host, self._port, **kw)
+
+    def _pool_for(self, auth: Auth) -> urllib3.HTTPConnectionPool:
+        cert, key = auth.cert_pem, auth.key_pem
+        if not cert:
+            cert, key = self.creds.client_cert_pem, self.creds.client_key_pem
+        current = self._pool_cert
+        if cert is current[0] and key is current[1]:
+            return self._pool
+        with self._pool_lock:
+            if (cert, key) != self._pool_cert:
+                old = self._pool
+                self._pool = self._make_pool(cert, key)
+                old.close()  # idle connections now; busy ones close when they come back
+            self._pool_cert = (cert, key)
+            return self._pool
+
+    def _auth(self) -> Auth:
+        return self.credentials.current()
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeout: urllib3.Timeout, preload: bool) -> urllib3.BaseHTTPResponse:
+        auth = self._auth()
+        resp = self._urlopen(auth, method, url, headers, body, timeout, preload)
+        if resp.status == 401 and self._refreshable:
+            fresh = self.credentials.refresh(auth)
+            if fresh is not None:
+                if not preload:
+                    with contextlib.suppress(Exception):
+                        resp.drain_conn()
+                    resp.release_conn()
+                resp = self._urlopen(fresh, method, url, headers, body, timeout, preload)
+        return resp
+
+    def _urlopen(self, auth: Auth, method: str, url: str, headers: dict[str, str],
+                 body: bytes | None, timeout: urllib3.Timeout,
+                 preload: bool) -> urllib3.BaseHTTPResponse:
+        pool = self._pool_for(auth)
+        h: Any = dict(headers)
+        if auth.authorization:
+            h["Authorization"] = auth.authorization
+        if self._groups or self._extra:
+            h = urllib3.HTTPHeaderDict(h)
+            for g in self._groups:
+                h.add("Impersonate-Group", g)
+            for k, v in self._extra:
+                h.add(k, v)
+        try:
+            return pool.request(method, self._absolute + url, body=body, headers=h,
+                                timeout=timeout, preload_content=preload,
+                                assert_same_host=not self._absolute)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._unreachable(exc) from exc
 
     def _url(self, path: str, query: Mapping[str, Any] | None) -> str:
         url = self._prefix + path
@@ -171,7 +411,7 @@ class KubeClient:
     def _unreachable(self, exc: Exception) -> errors.Unreachable:
         hostport = f"{self._host}:{self._port}"
         text = str(exc)
-        if "refused" in text.lower():
+        if "refused" in text.lower() and not self._proxy:
             msg = (
                 f"The connection to the server {hostport} was refused - "
                 "did you specify the right host or port?"
@@ -191,22 +431,13 @@ class KubeClient:
         timeout: float | None = None,
     ) -> dict[str, Any]:
         """Send one request; return the decoded JSON body or raise a typed `FleetError`."""
-        headers = dict(self._headers)
+        headers = self._headers
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
-            headers["Content-Type"] = content_type
-        try:
-            resp = self._pool.request(
-                method,
-                self._url(path, query),
-                body=data,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=5.0, read=timeout or self.timeout),
-                preload_content=True,
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+            headers = {**headers, "Content-Type": content_type}
+        resp = self._send(method, self._url(path, query), headers, data,
+                          urllib3.Timeout(connect=5.0, read=timeout or self.timeout), True)
         if resp.status >= 400:
             raise status_error(resp.status, resp.data)
         return orjson.loads(resp.data) if resp.data else {}
@@ -267,16 +498,8 @@ class KubeClient:
         releases the response (`release_conn()`), or closes it to stop reading.
         """
         headers = {**self._headers, **({"Accept": accept} if accept else {})}
-        try:
-            resp = self._pool.request(
-                "GET",
-                self._url(path, query),
-                headers=headers,
-                timeout=urllib3.Timeout(connect=5.0, read=read_timeout),
-                preload_content=False,
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+        resp = self._send("GET", self._url(path, query), headers, None,
+                          urllib3.Timeout(connect=5.0, read=read_timeout), False)
         if resp.status >= 400:
             data = resp.read()
             resp.release_conn()
@@ -293,6 +516,8 @@ class KubeClient:
 
     def close(self) -> None:
         self._pool.close()
+        for mgr in self._managers:
+            mgr.clear()
 
 
 def deployment_path(namespace: str, name: str | None = None, sub: str | None = None) -> str:

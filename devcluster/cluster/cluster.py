@@ -406,6 +406,7 @@ class LocalCluster:
         server = f"https://127.0.0.1:{ports.apiserver}"
         kubeconfig.write(self.layout.kubeconfig, server=server, ca_cert=pki.ca_cert,
                          client_cert=pki.cert("admin"), client_key=pki.key("admin"))
+        self.layout.authn_webhook_kubeconfig.write_text(components.authn_webhook_kubeconfig(ports))
         self.layout.scheduler_config.write_text(components.scheduler_config(self.layout))
         self.layout.kwok_config.write_text(
             components.kwok_config(STAGES_FILE.read_text(), enable_exec=enable_exec))
@@ -553,7 +554,7 @@ class LocalCluster:
             etcd_client=pick(), etcd_peer=pick(),
             apiserver=apiserver_port or pick(),
             controller_manager=pick(), scheduler=pick(), kwok=pick(), runner=pick(),
-            kwok_runner=pick(), metrics_server=pick(),
+            kwok_runner=pick(), metrics_server=pick(), authn_webhook=pick(),
         )
 
     def _spawn(self, name: str, state: dict[str, Any]) -> int:
@@ -726,6 +727,14 @@ class LocalCluster:
         return stopped
 
     # ---- users (RBAC tests, read-only demo users) -----------------------------------------
+    def token_webhook_url(self) -> str | None:
+        """Where the apiserver sends TokenReviews for bearer tokens it does not know (nothing
+        listens there unless a test serves it); None for a cluster started without one."""
+        state = self._load_state()
+        if not state or not state.get("ports", {}).get("authn_webhook"):
+            return None
+        return components.authn_webhook_url(self._ports(state))
+
     def user_kubeconfig(self, user: str, path: Path, groups: tuple[str, ...] = ()) -> Path:
         """A kubeconfig for `user` (client cert signed by the cluster CA) in `groups`."""
         info = self.info()

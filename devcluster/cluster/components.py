@@ -28,6 +28,10 @@ class Ports:
     # 0 in the state of a cluster started before they existed.
     kwok_runner: int = 0
     metrics_server: int = 0
+    # A bearer-token authentication webhook the apiserver asks (TokenReview, HTTP on
+    # 127.0.0.1) for tokens no built-in authenticator knows. Nothing serves it by default, so
+    # such tokens are simply rejected; tests serve it to issue their own tokens.
+    authn_webhook: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -76,6 +80,10 @@ class Layout:
         return self.root / "kwok-runner.yaml"
 
     @property
+    def authn_webhook_kubeconfig(self) -> Path:
+        return self.root / "authn-webhook.kubeconfig"
+
+    @property
     def scheduler_config(self) -> Path:
         return self.root / "scheduler.yaml"
 
@@ -107,6 +115,31 @@ def etcd(b: Binaries, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
+def authn_webhook_url(ports: Ports) -> str:
+    return f"http://{LOOPBACK}:{ports.authn_webhook}/authenticate"
+
+
+def authn_webhook_kubeconfig(ports: Ports) -> str:
+    """The kubeconfig the apiserver uses to call the token webhook."""
+    return (
+        "apiVersion: v1\nkind: Config\ncurrent-context: webhook\n"
+        f"clusters:\n- name: webhook\n  cluster:\n    server: {authn_webhook_url(ports)}\n"
+        "users:\n- name: kube-apiserver\n  user: {}\n"
+        "contexts:\n- name: webhook\n  context: {cluster: webhook, user: kube-apiserver}\n"
+    )
+
+
+def _authn_webhook_flags(layout: Layout, ports: Ports) -> list[str]:
+    if not ports.authn_webhook:
+        return []
+    return [
+        f"--authentication-token-webhook-config-file={layout.authn_webhook_kubeconfig}",
+        "--authentication-token-webhook-version=v1",
+        # No webhook cache: a test's token is valid exactly while the test says so.
+        "--authentication-token-webhook-cache-ttl=0s",
+    ]
+
+
 def apiserver(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
     return [
         str(b.kube_apiserver),
@@ -124,6 +157,7 @@ def apiserver(b: Binaries, layout: Layout, ports: Ports, pki: Pki) -> list[str]:
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
+        *_authn_webhook_flags(layout, ports),
         "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",
         # The default reconciler would write 127.0.0.1 into Endpoints, which validation rejects.
