@@ -297,14 +297,15 @@ class _Stores:
         if kind == "Pod":
             return [k for k in (*self.pods, *self.job_pod_owner)
                     if namespace is None or k[0] == namespace]
-        store = {
+        stores: dict[str, dict[Key, Any]] = {
             "Deployment": self.deployments,
             "ReplicaSet": self.rs_owner,
             "Job": self.jobs,
             "CronJob": self.schedules,
             "Event": self.events,
             "HorizontalPodAutoscaler": self.hpas,
-        }[kind]
+        }
+        store = stores[kind]
         return [k for k in store if namespace is None or k[0] == namespace]
 
     def upsert_page(self, kind: str, items: list[Obj], seen: set[Key]) -> None:

@@ -17,6 +17,7 @@ from fleet.model import (
     COMPONENT_LABEL,
     DEPLOYMENT_ANNOTATION,
     FAILURE_ANNOTATION,
+    GPU_RESOURCE_NAME,
     IMPORTANCES_KEY,
     LAST_PROMOTION_ANNOTATION,
     MODEL_URI_ENV,
@@ -50,7 +51,7 @@ from fleet.model import (
 )
 
 Obj = dict[str, Any]
-GPU_RESOURCE = "nvidia.com/gpu"
+GPU_RESOURCE = GPU_RESOURCE_NAME
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -302,14 +303,21 @@ def one_line(value: Any, limit: int = MAX_LINE) -> str:
 
 
 def _opt_int(value: Any) -> int | None:
+    """A count in [0, 10**9) from an int, an integral float or a string of ASCII digits
+    (`"²".isdigit()` is true, but it is no number)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        if not (math.isfinite(value) and value.is_integer()):
+            return None
         n = int(value)
-        return n if 0 <= n < 10**9 else None
-    return None
+    elif isinstance(value, int):
+        n = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        n = int(value)
+    else:
+        return None
+    return n if 0 <= n < 10**9 else None
 
 
 def _opt_float(value: Any) -> float | None:
@@ -415,15 +423,13 @@ def _promotion_of(doc: Any) -> Promotion | None:
 def sweep_summary(raw: Any, raw_spec: Any = None) -> SweepSummary | None:
     """The `modelfleet.io/sweep` summary and `modelfleet.io/sweep-spec` spec JSON of a sweep's
     Job; None when neither is a usable JSON object. A bad field is left unset, never raised."""
-    doc = _json_doc(raw, 64 * 1024)
-    spec = _json_doc(raw_spec, MAX_SWEEP_JSON)
-    doc = doc if isinstance(doc, dict) else {}
-    spec = spec if isinstance(spec, dict) else {}
+    got, got_spec = _json_doc(raw, 64 * 1024), _json_doc(raw_spec, MAX_SWEEP_JSON)
+    doc: dict[str, Any] = got if isinstance(got, dict) else {}
+    spec: dict[str, Any] = got_spec if isinstance(got_spec, dict) else {}
     if not doc and not spec:
         return None
-    objective = spec.get("objective") if isinstance(spec.get("objective"), dict) else {}
-    budget = spec.get("budget") if isinstance(spec.get("budget"), dict) else {}
-    promo = spec.get("promotion") if isinstance(spec.get("promotion"), dict) else {}
+    objective, budget, promo = (spec[k] if isinstance(spec.get(k), dict) else {}
+                                for k in ("objective", "budget", "promotion"))
     space = spec.get("search_space")
     params = tuple(one_line(k, 64) for k in list(space)[:MAX_PARAMS]
                    if isinstance(k, str) and k.strip()) if isinstance(space, dict) else ()
@@ -573,8 +579,9 @@ def retrain_schedule(cronjob: Obj, now: datetime | None = None) -> RetrainSchedu
     md = cronjob.get("metadata") or {}
     spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
     labels, ann = md.get("labels") or {}, md.get("annotations") or {}
-    schedule = spec.get("schedule") if isinstance(spec.get("schedule"), str) else ""
-    time_zone = spec.get("timeZone") if isinstance(spec.get("timeZone"), str) else ""
+    raw_schedule, raw_zone = spec.get("schedule"), spec.get("timeZone")
+    schedule = raw_schedule if isinstance(raw_schedule, str) else ""
+    time_zone = raw_zone if isinstance(raw_zone, str) else ""
     suspended = bool(spec.get("suspend"))
     last = parse_time(status.get("lastScheduleTime"))
     now = now or datetime.now(UTC)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from fleet.model import ConnectionState, ModelDeployment
+from fleet.model import SWEEP_COMPONENT, ConnectionState, ModelDeployment
 from tui.actions import ActionsMixin, DeployMixin, DeployState, error_text
 from tui.backend import PERMISSIONS
 from tui.coalesce import ChangeBuffer
@@ -26,13 +26,17 @@ from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, utcno
 from tui.messages import BackendReady, ChangesPending, PermissionsChecked
 from tui.screens.main import MainScreen
 from tui.screens.picker import PickerScreen
+from tui.sweep_actions import SWEEP_ACTIONS, SweepActionsMixin
+from tui.sweep_render import SWEEP_COLUMNS
 from tui.view import Key, TableModel
 
 log = logging.getLogger(__name__)
 Factory = Callable[[str | None, list[str] | None], Any]
 MIN_APPLY_INTERVAL = 0.1  # seconds between two table batches (≈10 Hz at most)
-WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy"}
-TARGET_ACTIONS = WRITE_ACTIONS - {"undo_wave", "deploy"} | {"detail", "probes", "history", "logs"}
+WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
+                 *SWEEP_ACTIONS}
+TARGET_ACTIONS = WRITE_ACTIONS - {"undo_wave", "deploy", *SWEEP_ACTIONS} | {
+    "detail", "probes", "history", "logs"}
 # app action -> PERMISSIONS key; reads (logs, probe now, predict) are allowed in --readonly
 PERM_OF = {"rollback": "rollback", "rollout": "rollout", "restart": "restart",
            "pause_resume": "pause", "scale": "scale", "undo_wave": "rollback",
@@ -40,7 +44,7 @@ PERM_OF = {"rollback": "rollback", "rollout": "rollout", "restart": "restart",
            "predict": "portforward"}
 
 
-class FleetApp(ActionsMixin, DeployMixin, App):
+class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     """The on-call TUI. `backend_factory(context, namespaces)` builds the cluster adapter."""
 
     CSS_PATH = "fleet.tcss"
@@ -60,6 +64,11 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         Binding("W", "undo_wave", "Undo recent", id="fleet.undo_wave"),
         Binding("D", "deploy", "Deploy", id="fleet.deploy"),
         Binding("l", "logs", "Logs", id="fleet.logs"),
+        # sweeps (shown in the sweeps view and a sweep's detail only)
+        Binding("L", "sweep_launch", "Launch", id="fleet.sweep_launch"),
+        Binding("X", "sweep_stop", "Stop", id="fleet.sweep_stop"),
+        Binding("R", "sweep_resume", "Resume", id="fleet.sweep_resume"),
+        Binding("P", "sweep_promote", "Promote", id="fleet.sweep_promote"),
         Binding("N", "namespace", "Namespace", show=False, id="fleet.namespace"),
         Binding("C", "context", "Context", show=False, id="fleet.context"),
     ]
@@ -80,6 +89,7 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self.deployments = TableModel(DEPLOYMENT_COLUMNS, now=clock)
         self.jobs = TableModel(JOB_COLUMNS, now=clock)
         self.schedules = TableModel(SCHEDULE_COLUMNS, now=clock)  # re-training CronJobs
+        self.sweeps = TableModel(SWEEP_COLUMNS, now=clock)  # the sweep-worker Jobs of `jobs`
         self.buffer = ChangeBuffer(lambda: self.post_message(ChangesPending()))
         self.connection: ConnectionState | None = ConnectionState.CONNECTING
         self.connection_error: str | None = None
@@ -90,9 +100,11 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self._drain_armed = False
         self._perm_state: str | None = None
         self._rows_shown = False
-        self.main = MainScreen(self.deployments, self.jobs, self.schedules)
+        self.main = MainScreen(self.deployments, self.jobs, self.schedules, self.sweeps)
         self.ready_at: float | None = None  # monotonic time of the first full table
         self.deploys: dict[Key, DeployState] = {}
+        self.cli_runs: dict[int, Any] = {}  # sweep actions: `fleet sweep …` subprocesses
+        self._cli_seq = 0
 
     # -- start-up ------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -103,8 +115,8 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self.main.query_one("#banner").show_state(ConnectionState.CONNECTING)
         self._show_context()
         self.connect()
-        if self.start_view == "jobs":
-            self.call_after_refresh(self.main.action_toggle_view)
+        if self.start_view != "deployments":
+            self.call_after_refresh(self.main.show_view, self.start_view)
         if self.age_refresh_s:
             self.set_interval(self.age_refresh_s, self._refresh_ages)
 
@@ -172,6 +184,12 @@ class FleetApp(ActionsMixin, DeployMixin, App):
             if batch.jobs or batch.jobs_deleted:
                 main.query_one("#job-table").apply(self.jobs.apply(batch.jobs.values(),
                                                                    batch.jobs_deleted))
+                sweeps = [j for j in batch.jobs.values() if j.kind == SWEEP_COMPONENT]
+                gone = [k for k in batch.jobs_deleted if k in self.sweeps.records] + [
+                    j.key for j in batch.jobs.values()
+                    if j.kind != SWEEP_COMPONENT and j.key in self.sweeps.records]
+                if sweeps or gone:
+                    main.query_one("#sweep-table").apply(self.sweeps.apply(sweeps, gone))
             if batch.schedules or batch.schedules_deleted:
                 main.query_one("#schedule-table").apply(
                     self.schedules.apply(batch.schedules.values(), batch.schedules_deleted))
@@ -186,6 +204,9 @@ class FleetApp(ActionsMixin, DeployMixin, App):
             observe = getattr(screen, "observe", None)
             if observe is not None and screen is not main:
                 observe(batch.deployments)
+            observe_jobs = getattr(screen, "observe_jobs", None)
+            if observe_jobs is not None and (batch.jobs or batch.jobs_deleted):
+                observe_jobs(batch.jobs, batch.jobs_deleted)
         if batch.deployments:
             self._check_new_namespaces({k[0] for k in batch.deployments})
             if not self._rows_shown:
@@ -199,7 +220,7 @@ class FleetApp(ActionsMixin, DeployMixin, App):
 
     def _refresh_ages(self) -> None:
         tables = ((self.deployments, "#dep-table"), (self.jobs, "#job-table"),
-                  (self.schedules, "#schedule-table"))
+                  (self.schedules, "#schedule-table"), (self.sweeps, "#sweep-table"))
         ops = [(model.refresh_ages(), table) for model, table in tables]
         if any(not o.is_empty() for o, _ in ops):
             with self.batch_update():
@@ -287,7 +308,7 @@ class FleetApp(ActionsMixin, DeployMixin, App):
                 reasons.setdefault(unknown, []).append(action.replace("_", "/"))
         if self.readonly:
             line = "read-only mode (--readonly): rollback, scale, restart, pause/resume, " \
-                   "rollout, undo and deploy are disabled"
+                   "rollout, undo, deploy and the sweep actions are disabled"
         else:
             line = "; ".join(f"{', '.join(acts)} {why}" for why, acts in reasons.items())
         if line != self._perm_state:
@@ -313,7 +334,15 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         return [recs[k] for k in self.target_keys() if k in recs]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in SWEEP_ACTIONS:
+            return self.check_sweep_action(action)
+        if action in ("detail", "logs") and self.in_sweeps() and self.screen is self.main:
+            if self.sweep_target() is None:
+                return None
+            return None if action == "logs" and self.denied("logs") is not None else True
         if action in TARGET_ACTIONS:
+            if self.screen is self.main and self.main.view == "sweeps":
+                return False  # deployment actions: not in the footer of the sweeps view
             targets = self.target_records()
             if not targets:
                 return None if isinstance(self.screen, MainScreen) else False
@@ -352,7 +381,18 @@ class FleetApp(ActionsMixin, DeployMixin, App):
             self.push_screen(DeploymentScreen(rec.key, tab))
 
     def action_detail(self) -> None:
+        if self.screen is self.main and self.main.view == "sweeps":
+            self.open_sweep()
+            return
         self.open_detail("revisions")
+
+    def open_sweep(self) -> None:
+        """The highlighted sweep's detail (trials, plots, importances, pods)."""
+        from tui.screens.sweep import SweepDetailScreen
+
+        job = self.sweep_target()
+        if job is not None:
+            self.push_screen(SweepDetailScreen(job.key))
 
     def action_probes(self) -> None:
         self.open_detail("probes")
@@ -365,25 +405,32 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         pod; straight in when there is only one)."""
         if self._refuse("logs"):
             return
+        if self.screen is self.main and self.main.view == "sweeps":
+            job = self.sweep_target()
+            if job is not None:
+                self.load_log_pods(job.namespace, job.name, sweep=True)
+            return
         rec = self._cursor_record()
         if rec is not None:
             self.load_log_pods(rec.namespace, rec.name)
 
     @work(thread=True, exit_on_error=False, group="pick")
-    def load_log_pods(self, ns: str, name: str) -> None:
+    def load_log_pods(self, ns: str, name: str, sweep: bool = False) -> None:
         try:
-            pods = self.backend.pods(ns, name)
+            pods = self.backend.sweep_pods(ns, name) if sweep else self.backend.pods(ns, name)
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot list pods", severity="error")
             return
-        self.call_later_safe(self.pick_log_pod, ns, name, pods)
+        self.call_later_safe(self.pick_log_pod, ns, name, pods, "sweep" if sweep
+                             else "deployment")
 
-    def pick_log_pod(self, ns: str, name: str, pods: list[Any]) -> None:
+    def pick_log_pod(self, ns: str, name: str, pods: list[Any], kind: str = "deployment"
+                     ) -> None:
         from tui.render_detail import pod_status
         from tui.screens.logs import LogScreen
 
         if not pods:
-            self.notify(f"deployment {ns}/{name} has no pods", severity="warning")
+            self.notify(f"{kind} {ns}/{name} has no pods", severity="warning")
             return
         if len(pods) == 1:
             self.push_screen(LogScreen(ns, pods[0].name))
@@ -449,7 +496,8 @@ class FleetApp(ActionsMixin, DeployMixin, App):
         self._rows_shown = False
         with self.batch_update():
             for model, table in ((self.deployments, "#dep-table"), (self.jobs, "#job-table"),
-                                 (self.schedules, "#schedule-table")):
+                                 (self.schedules, "#schedule-table"),
+                                 (self.sweeps, "#sweep-table")):
                 model.apply([], list(model.records))
                 model.marked.clear()
                 self.main.query_one(table).apply(model.full())

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fleet.events import FleetChange
 
 if TYPE_CHECKING:
-    from fleet.model import Autoscaler, EventRecord
+    from fleet.model import Autoscaler, EventRecord, PodSummary, SweepTrials
     from fleet.ops.deploy import DeployResult, DeploySpec
     from fleet.ops.logs import LogOptions
     from fleet.ops.predict import PredictResult, ProbeResult
+    from tui.cli_actions import CliResult, OnLine
 
 Key = tuple[str, str]
 
@@ -86,6 +87,11 @@ class Backend(Protocol):
     def predict(self, ns: str, name: str, pod: str | None = None) -> PredictResult: ...
     def log_containers(self, ns: str, pod: str) -> tuple[list[str], str]: ...
     def open_log(self, ns: str, pod: str, container: str, options: LogOptions) -> LogLines: ...
+    # sweeps: reads from Kubernetes objects only; writes run the `fleet sweep` CLI
+    def sweep_trials(self, ns: str, name: str) -> SweepTrials: ...
+    def sweep_pods(self, ns: str, name: str) -> list[PodSummary]: ...
+    def run_cli(self, args: list[str], on_line: OnLine | None = None,
+                cancel: threading.Event | None = None) -> CliResult: ...
 
 
 class KubeBackend:
@@ -107,6 +113,7 @@ class KubeBackend:
         self._rows_shown = threading.Event()
         self._forwarder: Any = None
         self._forwarder_lock = threading.Lock()
+        self._trials_seen: dict[Key, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------
     def _connect(self) -> None:
@@ -243,6 +250,38 @@ class KubeBackend:
         from fleet.ops import logs
 
         return logs.open_stream(self.client, ns, pod, container, options)
+
+    # -- sweeps --------------------------------------------------------------------------
+    def sweep_trials(self, ns: str, name: str) -> Any:
+        """fleet.ops.sweeps.sweep_trials: the trials ConfigMap the workers keep current (no
+        database access: works from a laptop that reaches only the API). A ConfigMap that did
+        not change since the last call returns the same (already parsed) object."""
+        from fleet.ops import sweeps
+
+        with self._forwarder_lock:
+            known = self._trials_seen.get((ns, name))
+        snap = sweeps.sweep_trials(self.client, ns, name, known=known)
+        with self._forwarder_lock:
+            self._trials_seen.pop((ns, name), None)
+            self._trials_seen[(ns, name)] = snap
+            while len(self._trials_seen) > 4:  # the sweeps looked at last, not every one
+                self._trials_seen.pop(next(iter(self._trials_seen)))
+        return snap
+
+    def sweep_pods(self, ns: str, name: str) -> list[Any]:
+        from fleet.ops import sweeps
+
+        return sweeps.sweep_pods(self.client, ns, name)
+
+    def run_cli(self, args: list[str], on_line: Any = None,
+                cancel: threading.Event | None = None) -> Any:
+        """`fleet ARGS --context CTX [--kubeconfig K]` as a subprocess of this interpreter
+        (tui.cli_actions.run_cli): the sweep actions live in `tuning`, which the TUI does not
+        import. Lines stream to `on_line(stream, line)`; the result carries the exit status."""
+        from tui.cli_actions import fleet_command, run_cli
+
+        cmd = fleet_command(args, context=self.context_name, kubeconfig=self.kubeconfig)
+        return run_cli(cmd, on_line, cancel=cancel)
 
     # -- deploy --------------------------------------------------------------------------
     def deploy(self, spec: Any, *, dry_run: bool = False, timeout: float = 300.0,

@@ -22,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readonly", action="store_true",
                    help="disable every write action (rollback, scale, restart, …)")
     p.add_argument("--jobs", action="store_true", help="open on the training jobs view")
+    p.add_argument("--sweeps", action="store_true", help="open on the sweeps view")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         return KubeBackend(kubeconfig, context, nss)
 
     app = FleetApp(factory, context=args.context, namespaces=namespaces,
-                   readonly=args.readonly, start_view="jobs" if args.jobs else "deployments")
+                   readonly=args.readonly,
+                   start_view="sweeps" if args.sweeps else "jobs" if args.jobs
+                   else "deployments")
     app.run()
     return 0

@@ -12,12 +12,26 @@ KEYMAP: list[tuple[str, str, str, str]] = [
     ("Navigate", "Enter / d", "app.detail", "open the deployment: revisions, pods, probes, events"),
     ("Navigate", "p", "app.probes", "probe inspection of the deployment"),
     ("Navigate", "h", "app.history", "revision history (Enter on a revision rolls back to it)"),
-    ("Navigate", "J", "screen.toggle_view", "switch between deployments and training jobs"),
+    ("Navigate", "J", "screen.toggle_view", "next view: deployments → training jobs → sweeps"),
+    ("Navigate", "w", "screen.sweeps_view", "the hyperparameter sweeps (again: back to the "
+     "deployments)"),
     ("Navigate", "N", "app.namespace", "switch namespace"),
     ("Navigate", "C", "app.context", "switch kubeconfig context"),
     ("Navigate", "Esc", "screen.clear", "clear the filter / marks; back from a screen"),
     ("Jobs", "Tab", "", "to the re-training schedules (CronJobs) table and back"),
     ("Jobs", "Enter", "", "the whole progress and failure reason / last promotion"),
+    ("Sweeps", "Enter / d", "", "the sweep's detail: trials (params as columns, sortable), "
+     "best-so-far and per-epoch plots, parameter importances, worker pods"),
+    ("Sweeps", "L", "app.sweep_launch", "launch a sweep from a spec file (fleet sweep launch)"),
+    ("Sweeps", "X", "app.sweep_stop", "stop the sweep: suspend its pods, hand running trials "
+     "back (fleet sweep stop)"),
+    ("Sweeps", "R", "app.sweep_resume", "resume a stopped sweep to the same budget "
+     "(fleet sweep resume)"),
+    ("Sweeps", "P", "app.sweep_promote", "promote the best (or a chosen) trial's model into "
+     "serving (fleet sweep promote)"),
+    ("Sweeps", "l", "", "logs of a worker pod (detail: the highlighted trial's or pod's)"),
+    ("Sweeps", "i", "", "detail: intermediate values of every trial / the highlighted one"),
+    ("Sweeps", "S [ ]", "", "detail: sort the trials by a column (value, a parameter, …)"),
     ("Find", "/", "screen.filter", "fuzzy filter; `-l team=nlp,tier!=canary` label selector"),
     ("Find", "!", "screen.problems", "problems only: stalled rollouts, unready pods, crash loops"),
     ("Find", "n", "screen.next_problem", "jump to the next problem row"),
@@ -65,4 +79,5 @@ def palette_entries(app: Any) -> list[tuple[str, str, str]]:
 
 
 _WRITES = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
-           "logs"}  # (logs: a read, but RBAC may forbid it; the help says why)
+           "logs", "sweep_launch", "sweep_stop", "sweep_resume",
+           "sweep_promote"}  # (logs: a read, but RBAC may forbid it; the help says why)

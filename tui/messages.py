@@ -94,3 +94,39 @@ class PodCheckFinished(Message):
     body: list[Any]
     ok: bool
 
+
+
+@dataclass
+class SweepLoaded(Message):
+    """The sweep detail's worker read the trials ConfigMap and the worker pods. `rows` is None
+    when the ConfigMap did not change; else `upserts`/`deletes` are the rows that changed
+    against what the screen shows (computed off the UI thread)."""
+
+    rows: dict[int, Any] | None = None
+    upserts: list[Any] | None = None
+    deletes: list[int] | None = None
+    snapshot: Any = None  # the SweepTrials read
+    model: Any = None  # the TableModel `rendered` was rendered for
+    rendered: dict[int, Any] | None = None  # TableModel.prerender(upserts), off the UI thread
+    best: Any = None  # tui.sweep_render.BestSeries
+    pods: list[Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class CliLine(Message):
+    """One line a `fleet …` subprocess printed (stream "stdout" or "stderr")."""
+
+    run: int
+    stream: str
+    line: str
+
+
+@dataclass
+class CliFinished(Message):
+    """The `fleet …` subprocess ended: `result` (a `tui.cli_actions.CliResult`) or `error`
+    (it could not be started)."""
+
+    run: int
+    result: Any = None
+    error: str | None = None

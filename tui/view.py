@@ -91,8 +91,22 @@ class TableModel:
             self._widens(i, value)
 
     # -- mutations ------------------------------------------------------------------
-    def apply(self, upserts: Iterable[Any], deletes: Iterable[Key]) -> TableOps:
-        """Merge a batch of watch changes and return the minimal widget operations."""
+    def prerender(self, records: Iterable[Any]) -> dict[Any, tuple[Cells, tuple[int, ...]]]:
+        """Cells and their widths for `records`, unmarked, for `apply(..., rendered=)`. Reads
+        only the columns and the clock, so a worker thread may call it: the UI thread then
+        only compares and applies."""
+        now = self._now()
+        out = {}
+        for rec in records:
+            cells = render_row(self.columns, rec, now)
+            out[rec.key] = (cells, tuple(cell_len(c.plain) if isinstance(c, Text) else
+                                         cell_len(c) for c in cells))
+        return out
+
+    def apply(self, upserts: Iterable[Any], deletes: Iterable[Key],
+              rendered: dict[Any, tuple[Cells, tuple[int, ...]]] | None = None) -> TableOps:
+        """Merge a batch of watch changes and return the minimal widget operations.
+        `rendered`: cells from `prerender` (used for unmarked rows)."""
         ops = TableOps()
         now = self._now()
         sort_i = self._col_index[self.sort_column]
@@ -111,10 +125,18 @@ class TableModel:
                     del self.shown[key]
                     ops.removed.append(key)
                 continue
-            cells = self._render(key, now)
+            pre = rendered.get(key) if rendered is not None and key not in self.marked \
+                else None
+            cells = self._render(key, now) if pre is None else pre[0]
             self.shown[key] = cells
             if old is None:
-                self._track(cells)
+                if pre is None:
+                    self._track(cells)
+                else:
+                    widths = self._widths
+                    for i, w in enumerate(pre[1]):
+                        if w > widths[i]:
+                            widths[i] = w
                 ops.added.append((key, cells))
                 ops.resort = True
                 continue

@@ -9,6 +9,7 @@ Writing (launch, stop, resume, promote) belongs to `fleet sweep` (the `tuning` p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -73,7 +74,15 @@ def sweep_trials(client: Any, namespace: str, name: str,
     rv = str((cm.get("metadata") or {}).get("resourceVersion") or "")
     if known is not None and known.found and rv and known.resource_version == rv:
         return known
-    return derive.sweep_trials(cm)
+    got = derive.sweep_trials(cm)
+    if known is not None and known.trials:
+        # a running sweep changes a few trials per publish: keep the known objects of the
+        # others, so a poller holds (and the garbage collector scans) only what changed
+        old = {t.n: t for t in known.trials}
+        shared = tuple(o if (o := old.get(t.n)) is not None and o == t else t
+                       for t in got.trials)
+        got = replace(got, trials=shared)
+    return got
 
 
 def sweep_pods(client: Any, namespace: str, name: str) -> list[PodSummary]:

@@ -26,6 +26,8 @@ from fleet.model import (
     Promotion,
     RetrainSchedule,
     RolloutState,
+    SweepSummary,
+    SweepTrials,
     TrainingJob,
     TrainingProgress,
 )
@@ -74,6 +76,93 @@ def schedule(i: int, ns: str = "team-a", **kw) -> RetrainSchedule:
     return RetrainSchedule(**base)
 
 
+PARAMS = ("learning_rate", "batch_size", "conv1", "dense", "dropout")
+
+
+def sweep(i: int, ns: str = "team-a", summary: dict | None = None, **kw) -> TrainingJob:
+    """A sweep's Job record: 100 trials, 4 worker pods, maximizing val_accuracy."""
+    s = dict(state="running", max_trials=100, started=48, complete=41, running=3, pruned=3,
+             failed=1, metric="val_accuracy", direction="maximize", best_value=0.9712,
+             best_trial=37, updated=NOW - timedelta(seconds=3), params=PARAMS, parallelism=4,
+             gpus=1, deployment="digits-latency")
+    s.update(summary or {})
+    base = dict(namespace=ns, name=f"sweep-{i:02d}", uid=f"sweep-{i}", kind="sweep-worker",
+                completions=4, active=4, ready=3, succeeded=0, failed=0, gpus=4,
+                state=JobState.RUNNING, created=NOW - timedelta(hours=3),
+                resource_version=str(700 + i), sweep=SweepSummary(**s))
+    base.update(kw)
+    return TrainingJob(**base)
+
+
+def trial_row(n: int, state: str = "complete", epochs: int = 5, **kw) -> dict:
+    """One `trials.json` row as the workers write it (deterministic synthetic values)."""
+    value = round(0.80 + ((n * 37) % 100) / 600, 6)
+    steps = [[e, round(value - (epochs - e) * 0.02 - (n % 7) * 0.001, 6)]
+             for e in range(1, (epochs if state != "pruned" else 2) + 1)]
+    start = NOW - timedelta(minutes=2 + n % 5 if state == "running"
+                            else 2 * (200 - n % 200) + 5)
+    row = {"n": n, "state": state, "value": value if state == "complete" else None,
+           "params": {"learning_rate": round(1e-4 * (1 + n % 97), 8),
+                      "batch_size": (32, 64, 128)[n % 3], "conv1": 8 * (1 + n % 4),
+                      "dense": 32 + (n * 13) % 224, "dropout": round((n % 6) / 10, 1)},
+           "pod": f"sweep-01-{n % 4}-x{n % 4}bc", "index": n % 4,
+           "steps": steps if state != "waiting" else [],
+           "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "end": None if state in ("running", "waiting")
+           else (start + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "model_uri": f"hdfs://nn/models/digits/{n + 1}" if state == "complete" else "",
+           "holdout": None, "reason": "CUDA error: out of memory" if state == "fail" else "",
+           "retry_of": None}
+    row.update(kw)
+    return row
+
+
+def trial_states(count: int, running: int = 3) -> list[str]:
+    states = []
+    for n in range(count):
+        if n >= count - running:
+            states.append("running")
+        elif n % 13 == 5:
+            states.append("pruned")
+        elif n % 29 == 11:
+            states.append("fail")
+        else:
+            states.append("complete")
+    return states
+
+
+def trials_configmap(name: str, ns: str, rows: list[dict], importances: dict | None = None,
+                     rv: str = "1") -> dict:
+    import json
+
+    return {"metadata": {"name": f"{name}-trials", "namespace": ns, "resourceVersion": rv},
+            "data": {"trials.json": json.dumps(rows, separators=(",", ":")),
+                     "importances.json": json.dumps(importances or {})}}
+
+
+def synthetic_trials(name: str, ns: str, count: int, running: int = 3, rv: str = "1",
+                     importances: dict | None = None) -> SweepTrials:
+    """`count` trials through the same derivation as the real ConfigMap read."""
+    from fleet import derive
+
+    rows = [trial_row(n, st) for n, st in enumerate(trial_states(count, running))]
+    imp = {"learning_rate": 0.52, "dropout": 0.21, "dense": 0.14, "conv1": 0.08,
+           "batch_size": 0.05} if importances is None else importances
+    return derive.sweep_trials(trials_configmap(name, ns, rows, imp, rv))
+
+
+def sweep_pod(name: str, ns: str = "team-a", phase: str = "Running", gpu_starved: bool = False,
+              job: str = "sweep-01") -> PodSummary:
+    from fleet.model import PodCondition
+
+    conds = (PodCondition("PodScheduled", "False", "Unschedulable",
+                          "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),) \
+        if gpu_starved else (PodCondition("Ready", "True" if phase == "Running" else "False"),)
+    return PodSummary(ns, name, f"u-{name}", phase, phase == "Running", phase == "Running",
+                      "" if gpu_starved else "gpu-node-0", "10.0.0.7", job,
+                      NOW - timedelta(hours=3), conditions=conds)
+
+
 class FakeBackend:
     """Records calls; `emit` pushes a change to the app like the watch cache would."""
 
@@ -112,6 +201,17 @@ class FakeBackend:
             ("progress", "pods created 0/{n}, ready 0/{n}"),
             ("progress", "pods created {n}/{n}, ready {n}/{n}")]
         self.deploy_gate: threading.Event | None = None  # deploy() waits for it mid-way
+        # sweeps: (ns, name) -> what sweep_trials answers (an Exception is raised), pods
+        self.trials: dict[tuple[str, str], object] = {}
+        self.trial_reads = 0
+        self._parsed: dict[tuple[str, str], SweepTrials] = {}
+        self.sweep_pod_list: dict[tuple[str, str], list[PodSummary]] = {}
+        # `fleet …` subprocesses: what run_cli prints (stream, line) and its exit status
+        self.cli_lines: list[tuple[str, str]] = [("stderr", "job.batch/{name} suspended: its "
+                                                  "worker pods hand back their running trials"),
+                                                 ("stdout", "sweep {name} stopped")]
+        self.cli_exit = 0
+        self.cli_gate: threading.Event | None = None  # run_cli waits for it after line 1
 
     def connect(self) -> None:
         pass
@@ -258,6 +358,45 @@ class FakeBackend:
                     rollout_state=RolloutState.COMPLETE)
         result.available, result.ready, result.replicas, result.elapsed_s = True, n, n, 3.0
         return result
+
+    def sweep_trials(self, ns: str, name: str):
+        """A stored `SweepTrials`, or a ConfigMap dict parsed like `fleet.ops.sweeps` does
+        (the same object again while its resourceVersion is unchanged)."""
+        self.trial_reads += 1
+        got = self.trials.get((ns, name), SweepTrials(found=False))
+        if isinstance(got, Exception):
+            raise got
+        if isinstance(got, dict):
+            from fleet.ops import sweeps
+
+            class OneConfigMap:  # the API answering GET with `got`
+                def get(self, path, query=None):
+                    return got
+
+            known = self._parsed.get((ns, name))
+            known = self._parsed[(ns, name)] = sweeps.sweep_trials(OneConfigMap(), ns, name,
+                                                                    known=known)
+            return known
+        return got
+
+    def sweep_pods(self, ns: str, name: str) -> list:
+        return list(self.sweep_pod_list.get((ns, name), []))
+
+    def run_cli(self, args, on_line=None, cancel=None):
+        """Records the argv; says `cli_lines` ({name} is the sweep) and exits `cli_exit`."""
+        from tui.cli_actions import CliResult
+
+        self.calls.append(("cli", "", "", {"args": list(args)}))
+        name = args[2] if len(args) > 2 else ""
+        out, err = [], []
+        for i, (stream, line) in enumerate(self.cli_lines):
+            text = line.format(name=name)
+            (out if stream == "stdout" else err).append(text)
+            if on_line is not None:
+                on_line(stream, text)
+            if i == 0 and self.cli_gate is not None:
+                self.cli_gate.wait(10)
+        return CliResult(("fleet", *args), self.cli_exit, tuple(out), tuple(err), 1.5)
 
     def probes(self, ns: str, name: str) -> ProbeReport:
         spec = ProbeSpec("server", "readiness", "http-get", "http://:8080/v1/models/m", 5, 1, 10,

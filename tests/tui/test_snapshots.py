@@ -148,3 +148,78 @@ def test_jobs_view_filtered_with_schedules_focused(snap_compare):
     """One filter for both tables of the jobs view; Tab moves the cursor to the schedules."""
     before = _after(("J",), ("slash", *"nlp", "enter"), ("tab",))
     assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def sweep_fleet() -> FakeBackend:
+    """The fleet plus three sweeps: one running (with 60 trials and a GPU-starved worker),
+    one complete and promoted, one waiting for GPUs."""
+    from fleet.model import Promotion as Promo
+    from tests.tui.fakes import sweep, sweep_pod, synthetic_trials
+
+    backend = fleet()
+    sweeps = [
+        sweep(1, ns="team-nlp"),
+        sweep(2, ns="team-vision", summary=dict(
+            state="complete", running=0, complete=90, pruned=8, failed=2, best_value=0.9833,
+            best_trial=71, promotion=Promo("promoted", "val_accuracy 0.983 > 0.961 (live)")),
+              active=0, ready=0, succeeded=4),
+        sweep(3, ns="team-ads", unschedulable=3, pending_reason="0/3 nodes are available: 3 "
+              "Insufficient nvidia.com/gpu.", ready=1, active=4,
+              summary=dict(complete=2, running=1, pruned=0, failed=0, best_value=0.9104,
+                           best_trial=1, max_trials=40)),
+        sweep(4, ns="team-nlp", active=0, ready=0, failed=4,
+              summary=dict(state="aborted", running=0, complete=3, failed=3,
+                           reason="3 identical failures: CUDA error: out of memory")),
+    ]
+    for s in sweeps:
+        backend.job_records[s.key] = s
+    key = ("team-nlp", "sweep-01")
+    backend.trials[key] = synthetic_trials("sweep-01", "team-nlp", 60)
+    backend.sweep_pod_list[key] = [
+        sweep_pod(f"sweep-01-{i}-x{i}bc", ns="team-nlp") for i in range(3)] + [
+        sweep_pod("sweep-01-3-x3bc", ns="team-nlp", phase="Pending", gpu_starved=True)]
+    return backend
+
+
+def sweep_app() -> FleetApp:
+    backend = sweep_fleet()
+    return FleetApp(lambda ctx, ns: backend, age_refresh_s=0, clock=lambda: NOW)
+
+
+def test_sweeps_view(snap_compare):
+    assert snap_compare(sweep_app(), terminal_size=SIZE, run_before=_after(("w",)))
+
+
+def test_sweep_detail(snap_compare):
+    """Trials (newest first, params as columns), best-so-far and per-epoch plots,
+    importances, worker pods with the scheduler's message for the GPU-starved one."""
+    from tests.tui.waiting import until
+
+    async def before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("w")
+        await _settle(pilot)
+        pilot.app.main.query_one("#sweep-table").move_to(("team-nlp", "sweep-01"))
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(pilot.app.screen, "loads", 0) >= 1, "trials read")
+        await _settle(pilot)
+        await pilot.press("down", "down")
+        await _settle(pilot)
+
+    assert snap_compare(sweep_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_sweep_stop_confirmation(snap_compare, monkeypatch):
+    """What stop does, the command it runs, and that without the database URL only the Job
+    is suspended."""
+    monkeypatch.delenv("FLEET_OPTUNA_STORAGE", raising=False)
+
+    async def before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("w")
+        await _settle(pilot)
+        pilot.app.main.query_one("#sweep-table").move_to(("team-nlp", "sweep-01"))
+        await pilot.press("X")
+        await _settle(pilot)
+
+    assert snap_compare(sweep_app(), terminal_size=SIZE, run_before=before)

@@ -1,4 +1,5 @@
-"""The main screen: deployments and jobs tables, filter bar, marks, sorting, problem jumps."""
+"""The main screen: deployments, jobs and sweeps tables, filter bar, marks, sorting, problem
+jumps. `J` cycles the views (deployments → jobs → sweeps), `w` goes to the sweeps and back."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 from tui.columns import SCHEDULE_COLUMNS, job_summary, schedule_summary
 from tui.filtering import RowFilter, SelectorError, is_problem
 from tui.screens.picker import PickerScreen
+from tui.sweep_render import SWEEP_COLUMNS
 from tui.view import TableModel
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from tui.app import FleetApp
 
 FILTER_DEBOUNCE = 0.08
+VIEWS = ("deployments", "jobs", "sweeps")
+TABLES = {"deployments": "#dep-table", "jobs": "#job-table", "sweeps": "#sweep-table"}
 
 
 class MainScreen(Screen):
@@ -44,15 +48,17 @@ class MainScreen(Screen):
                 id="main.sort_next"),
         Binding("left_square_bracket", "sort_prev", "Sort prev col", show=False,
                 id="main.sort_prev"),
-        Binding("J", "toggle_view", "Jobs/Deploys", id="main.toggle_view"),
+        Binding("J", "toggle_view", "Views", id="main.toggle_view"),
+        Binding("w", "sweeps_view", "Sweeps", id="main.sweeps_view"),
     ]
 
     def __init__(self, deployments: TableModel, jobs: TableModel,
-                 schedules: TableModel | None = None) -> None:
+                 schedules: TableModel | None = None, sweeps: TableModel | None = None) -> None:
         super().__init__()
         self.deployments = deployments
         self.jobs = jobs
         self.schedules = schedules or TableModel(SCHEDULE_COLUMNS)
+        self.sweeps = sweeps or TableModel(SWEEP_COLUMNS)
         self.view = "deployments"
         self._filter_timer: Timer | None = None
 
@@ -71,6 +77,8 @@ class MainScreen(Screen):
                 # re-training CronJobs, under the jobs they start (hidden while there are none)
                 with Vertical(id="schedules-box"):
                     yield FleetTable(self.schedules, id="schedule-table")
+            with Vertical(id="sweeps-pane", classes="pane"):
+                yield FleetTable(self.sweeps, id="sweep-table")
         yield Static(id="perm-line")
         yield Input(id="filter", placeholder="fuzzy filter; -l key=value for labels; Esc clears")
         yield RolloutProgress(id="progress")
@@ -86,8 +94,8 @@ class MainScreen(Screen):
     @property
     def table(self) -> FleetTable:
         """The table the keys act on: in the jobs view, the schedules table when focused."""
-        if self.view == "deployments":
-            return self.query_one("#dep-table", FleetTable)
+        if self.view != "jobs":
+            return self.query_one(TABLES[self.view], FleetTable)
         sched = self.query_one("#schedule-table", FleetTable)
         return sched if sched.has_focus else self.query_one("#job-table", FleetTable)
 
@@ -99,6 +107,8 @@ class MainScreen(Screen):
         """The tables a filter applies to: the jobs view filters jobs and schedules alike."""
         if self.view == "deployments":
             return [(self.deployments, self.query_one("#dep-table", FleetTable))]
+        if self.view == "sweeps":
+            return [(self.sweeps, self.query_one("#sweep-table", FleetTable))]
         return [(self.jobs, self.query_one("#job-table", FleetTable)),
                 (self.schedules, self.query_one("#schedule-table", FleetTable))]
 
@@ -107,7 +117,8 @@ class MainScreen(Screen):
 
     def update_titles(self) -> None:
         for model, pane, kind in ((self.deployments, "#deployments-pane", "deployments"),
-                                  (self.jobs, "#jobs-pane", "jobs")):
+                                  (self.jobs, "#jobs-pane", "jobs"),
+                                  (self.sweeps, "#sweeps-pane", "sweeps")):
             title = f"{kind}({self.scope_label()})[{len(model.shown)}]"
             if model.filter.text:
                 title += f" </{model.filter.text}>"
@@ -262,11 +273,30 @@ class MainScreen(Screen):
             self.sort_by(str(event.column_key.value), table=event.data_table)
 
     # -- views -----------------------------------------------------------------------
-    def action_toggle_view(self) -> None:
-        self.view = "jobs" if self.view == "deployments" else "deployments"
+    def show_view(self, view: str) -> None:
+        if view not in VIEWS:
+            return
+        self.view = view
         self.query_one("#switcher", ContentSwitcher).current = f"{self.view}-pane"
         self.table.focus()
         self.fleet.refresh_permissions_view()
+        self.app.refresh_bindings()
+
+    def action_toggle_view(self) -> None:
+        """`J`: deployments → jobs → sweeps → deployments."""
+        self.show_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
+
+    def action_sweeps_view(self) -> None:
+        """`w`: the sweeps, and back to the deployments."""
+        self.show_view("deployments" if self.view == "sweeps" else "sweeps")
+
+    @on(DataTable.RowSelected, "#sweep-table")
+    def _sweep_selected(self, event: DataTable.RowSelected) -> None:
+        self.fleet.open_sweep()
+
+    @on(DataTable.RowHighlighted, "#sweep-table")
+    def _sweep_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.app.refresh_bindings()
 
     @on(DataTable.RowSelected, "#dep-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
