@@ -340,6 +340,10 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             if self.sweep_target() is None:
                 return None
             return None if action == "logs" and self.denied("logs") is not None else True
+        if action == "logs" and self.screen is self.main and self.main.view == "jobs":
+            if self.job_target() is None:
+                return None  # no training job under the cursor
+            return None if self.denied("logs") is not None else True
         if action in TARGET_ACTIONS:
             if self.screen is self.main and self.main.view == "sweeps":
                 return False  # deployment actions: not in the footer of the sweeps view
@@ -364,6 +368,11 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         return False
 
     # -- navigation ------------------------------------------------------------------
+    def job_target(self) -> Any | None:
+        """The training job under the cursor of the jobs table, if any."""
+        key = self.main.query_one("#job-table").cursor_key()
+        return self.jobs.records.get(key) if key else None
+
     def _cursor_record(self) -> ModelDeployment | None:
         key = getattr(self.screen, "deployment_key", None)
         if key is None and self.screen is self.main:
@@ -410,6 +419,11 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             if job is not None:
                 self.load_log_pods(job.namespace, job.name, sweep=True)
             return
+        if self.screen is self.main and self.main.view == "jobs":
+            job = self.job_target()
+            if job is not None:  # a training Job's pods (every index of a distributed run)
+                self.load_log_pods(job.namespace, job.name, sweep=True)
+            return
         rec = self._cursor_record()
         if rec is not None:
             self.load_log_pods(rec.namespace, rec.name)
@@ -421,7 +435,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot list pods", severity="error")
             return
-        self.call_later_safe(self.pick_log_pod, ns, name, pods, "sweep" if sweep
+        self.call_later_safe(self.pick_log_pod, ns, name, pods, "job" if sweep
                              else "deployment")
 
     def pick_log_pod(self, ns: str, name: str, pods: list[Any], kind: str = "deployment"

@@ -323,7 +323,8 @@ class Worker:
         self.heartbeat.trial_id = trial._trial_id
         started = time.perf_counter()
         child.start(cfg)
-        self.spare = self._warm()  # ready for the next trial while this one runs
+        if self.cfg.trial is None:  # pool: ready for the next trial while this one runs
+            self.spare = self._warm()
         metric = spec.objective.metric
         CURRENT_CHILD[:] = [child.proc]
         if TERMINATING.is_set():

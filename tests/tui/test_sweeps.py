@@ -591,3 +591,17 @@ async def test_readonly_disables_the_sweep_actions():
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmScreen)
         assert not [c for c in fb.calls if c[0] == "cli"]
+
+
+async def test_l_in_the_jobs_view_opens_a_training_jobs_pod_logs():
+    fb = FakeBackend([deployment(1)], [job(1)])
+    fb.sweep_pod_list[("team-a", "train-001")] = [sweep_pod("train-001-0-abcde")]
+    app = make_app(fb)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("J")  # deployments → jobs
+        await settle(pilot)
+        assert app.main.view == "jobs"
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), what="log view")
+        assert (app.screen.namespace, app.screen.pod) == ("team-a", "train-001-0-abcde")
