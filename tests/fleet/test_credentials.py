@@ -557,6 +557,8 @@ def test_insecure_with_a_ca_is_refused_like_kubectl(tmp_path: Path) -> None:
 def test_env_proxy_never_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     from fleet.kube import env_proxy
 
+    for lower in ("https_proxy", "no_proxy"):  # `make test` exports no_proxy; lower case wins
+        monkeypatch.delenv(lower, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "proxy.corp:3128")
     monkeypatch.setenv("NO_PROXY", "internal.corp")
     assert env_proxy("https", "127.0.0.1") is None and env_proxy("https", "localhost") is None
