@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 from tuning import exitcodes, sweep_store
@@ -174,7 +175,7 @@ class Controller:
         self.w.check_abort()
         if sweep_store.reserve_slot(self.w.eng, self.w.cfg.study) is None:
             return None
-        import warnings
+
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -216,6 +217,11 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    import optuna
+
+    # heartbeats and stale-trial retries are "experimental" in Optuna; say so once, in the
+    # README, not on every trial in every pod's log
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     try:
         cfg = WorkerConfig.from_env(dict(os.environ))
         worker = Worker(cfg)

@@ -569,6 +569,11 @@ def main() -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     signal.signal(signal.SIGTERM, on_sigterm)
+    import optuna
+
+    # heartbeats and stale-trial retries are "experimental" in Optuna; say so once, in the
+    # README, not on every trial in every pod's log
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     try:
         cfg = WorkerConfig.from_env(dict(os.environ))
         cfg.work_dir.mkdir(parents=True, exist_ok=True)

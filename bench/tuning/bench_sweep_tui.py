@@ -123,7 +123,9 @@ def main() -> int:
            "machine": machine(), "commit": commit(), "textual": textual.__version__,
            "command": " ".join([Path(sys.executable).name, "-m", "bench.tuning.bench_sweep_tui",
                                 *sys.argv[1:]]),
-           "config": vars(args), "size": SIZE, "load_avg_at_start": load,
+           # the output path relative to the checkout: no local absolute paths in results
+           "config": {**vars(args), "out": os.path.relpath(args.out, REPO)}, "size": SIZE,
+           "load_avg_at_start": load,
            "load_avg_at_end": os.getloadavg(), **res}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     for k, v in res.items():
