@@ -96,7 +96,10 @@ def env_proxy(scheme: str, host: str) -> str | None:
     """`HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` like Go's `http.ProxyFromEnvironment` (kubectl's
     default when the cluster sets no `proxy-url`): loopback is never proxied."""
     import ipaddress
-    from urllib.request import getproxies_environment, proxy_bypass_environment
+    from urllib.request import (  # type: ignore[attr-defined]  # public, not in typeshed
+        getproxies_environment,
+        proxy_bypass_environment,
+    )
 
     if host == "localhost":
         return None

@@ -442,8 +442,8 @@ def in_cluster_credentials(namespace: str | None = None) -> Credentials:
         raise ConfigError(f"in-cluster configuration: {exc}") from exc
     ns_file = SERVICE_ACCOUNT_DIR / "namespace"
     pod_ns = ns_file.read_text().strip() if ns_file.is_file() else "default"
-    token = str((cfg.api_key or {}).get("BearerToken", ""))
-    token = token.removeprefix("bearer ").removeprefix("Bearer ").strip() or None
+    raw = str((cfg.api_key or {}).get("BearerToken", ""))
+    token = raw.removeprefix("bearer ").removeprefix("Bearer ").strip() or None
     return Credentials(
         server=cfg.host.rstrip("/"), context="in-cluster", namespace=namespace or pod_ns,
         user="serviceaccount", ca_pem=Path(cfg.ssl_ca_cert).read_bytes() if cfg.ssl_ca_cert
