@@ -173,12 +173,7 @@ class Controller:
         if tid is not None:
             return self.w.storage.get_trial(tid).number
         self.w.check_abort()
-        slot = sweep_store.reserve_slot(self.w.eng, self.w.cfg.study)
-        if slot is None:
-            return None
-        k = self.w.spec.abort_after_identical_failures
-        if k and slot > k and self.w.first_trials_undecided():
-            sweep_store.release_slot(self.w.eng, self.w.cfg.study)
+        if sweep_store.reserve_slot(self.w.eng, self.w.cfg.study) is None:
             return None
 
 

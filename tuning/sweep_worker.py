@@ -271,12 +271,6 @@ class Worker:
                              lambda: sweep_store.reserve_slot(self.eng, self.cfg.study))
         if slot is None:
             return None
-        k = self.spec.abort_after_identical_failures
-        if k and slot > k and with_db_retry("checking the first trials",
-                                            self.first_trials_undecided):
-            with_db_retry("releasing a slot",
-                          lambda: sweep_store.release_slot(self.eng, self.cfg.study))
-            return None  # the loop waits while the first K run
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
             trial = with_db_retry("asking for a trial", self.study.ask)
@@ -431,21 +425,6 @@ class Worker:
             with_db_retry("telling the result", tell)
 
     # -- abort rules -------------------------------------------------------------------------
-    def first_trials_undecided(self) -> bool:
-        """True until the first K trials exist and are all finished. A slot beyond K is given
-        back while this holds (slots are numbered atomically), so no trial beyond the first K
-        starts before the identical-failure rule is decided, and a sweep whose first K trials
-        fail the same way creates exactly K trials."""
-        from optuna.trial import TrialState
-
-        k = self.spec.abort_after_identical_failures
-        if not k:
-            return False
-        trials = sorted(self.storage.get_all_trials(self.study_id, deepcopy=False),
-                        key=lambda t: t.number)
-        return len(trials) < k or any(
-            t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials[:k])
-
     def check_abort(self) -> None:
         from optuna.trial import TrialState
 
