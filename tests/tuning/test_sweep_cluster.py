@@ -192,8 +192,9 @@ def test_identical_deterministic_failures_abort_the_sweep_with_the_reason(
     assert "sweep doomed aborted: the first 3 trials failed the same way" in res.stderr
     assert "dropout" in res.stderr
     ts = trials(postgres_url, namespace, "doomed")
-    # aborted after the first 3: at most a trial per worker more was already under way
-    assert 3 <= len(ts) <= 3 + 2 and all(t.state.name == "FAIL" for t in ts), len(ts)
+    # trials the 2 workers had already started finish after the abort (under load up to
+    # two each), never the whole budget of 10
+    assert 3 <= len(ts) <= 3 + 2 * 2 and all(t.state.name == "FAIL" for t in ts), len(ts)
     assert condition(job(cluster, namespace, "doomed"), "Failed")["reason"] == \
         "PodFailurePolicy"
 
