@@ -144,9 +144,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The result is written and published: skip TensorFlow's teardown (seconds), the parent
-    # waits for this exit before it tells the trial's result.
-    os._exit(code)
+    sys.exit(main(sys.argv[1:]))
