@@ -146,6 +146,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         self.post_message(BackendReady())
 
     def on_backend_ready(self, message: BackendReady) -> None:
+        if self._shutting_down():
+            return
         self._show_context()
         if message.error:
             self.connection_error = message.error
@@ -154,7 +156,14 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             self.notify(message.error, title="cannot connect", severity="error", timeout=10)
 
     # -- live data -------------------------------------------------------------------
+    def _shutting_down(self) -> bool:
+        """True once shutdown has begun: the screens' widgets are being removed, and a change
+        the watch threads hand over now has nowhere to go (dropping it loses nothing)."""
+        return not self.is_running
+
     def on_changes_pending(self, _message: ChangesPending) -> None:
+        if self._shutting_down():
+            return
         wait = self._last_apply + MIN_APPLY_INTERVAL - time.monotonic()
         if wait > 0:
             if not self._drain_armed:
@@ -165,6 +174,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
 
     def _drain(self) -> None:
         self._drain_armed = False
+        if self._shutting_down():
+            return
         self._last_apply = time.monotonic()
         batch = self.buffer.drain()
         main = self.main
@@ -219,6 +230,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             shown()
 
     def _refresh_ages(self) -> None:
+        if self._shutting_down():
+            return
         tables = ((self.deployments, "#dep-table"), (self.jobs, "#job-table"),
                   (self.schedules, "#schedule-table"), (self.sweeps, "#sweep-table"))
         ops = [(model.refresh_ages(), table) for model, table in tables]
@@ -253,7 +266,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     def on_permissions_checked(self, message: PermissionsChecked) -> None:
         self.permissions.update(message.answers)
         self._perm_state = None
-        self.refresh_permissions_view()
+        if not self._shutting_down():
+            self.refresh_permissions_view()
 
     def denied(self, action: str, targets: list[ModelDeployment] | None = None) -> str | None:
         """Why `action` is disabled for the current targets, or None if it is allowed."""

@@ -428,6 +428,30 @@ async def test_quitting_stops_the_backend_off_the_ui_loop():
     release.set()
 
 
+async def test_a_change_that_arrives_while_the_app_closes_is_dropped_not_a_crash():
+    """CI saw `NoMatches: #dep-table` when a watch thread handed over a change after shutdown
+    had removed the main screen's widgets; the drain now stops once the app stops running."""
+    from tui.messages import ChangesPending
+
+    fb = FakeBackend([deployment(1)])
+    app = make_app(fb)
+    handed_over = []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        on_change, rec = fb.on_change, next(iter(fb.records.values()))
+
+        def change_during_teardown(*_args) -> None:  # the table is already detached here
+            on_change(FleetChange(deployments_upserted=[replace(rec, ready=0)]))
+            app.on_changes_pending(ChangesPending())
+            handed_over.append(True)
+
+        table = app.main.query_one("#dep-table")
+        table.__class__ = type("TornDownTable", (type(table),),
+                               {"on_unmount": change_during_teardown})
+        app.exit()
+    assert handed_over  # the late change really reached the app while it was closing
+
+
 # --- jobs view: training progress and re-training schedules ------------------------------------
 
 def cell(app: FleetApp, table: str, key: tuple[str, str], column: str) -> str:
