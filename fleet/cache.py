@@ -62,18 +62,28 @@ class Resource:
     label_selector: str | None = None
 
 
+# Every watch is label-selected by the API server, so a big cluster's other workloads (tens of
+# thousands of pods, their ReplicaSets and churn) never reach us: only model-server Deployments,
+# their ReplicaSets and pods (the serving manifests put the component label on the pod template
+# and the selector), training and sweep Jobs with their pods, and re-training CronJobs.
+MODEL_SELECTOR = f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"
+FLEET_POD_SELECTOR = (
+    f"{COMPONENT_LABEL} in ({','.join((MODEL_SERVER_COMPONENT, *TRAINING_COMPONENTS))})")
 RESOURCES: tuple[Resource, ...] = (
-    Resource("Deployment", "apps/v1", "deployments", f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"),
-    Resource("ReplicaSet", "apps/v1", "replicasets"),
-    Resource("Pod", "v1", "pods"),
-    # Only training Jobs and re-training CronJobs, selected by the API server: a big cluster's
-    # other Jobs (and their churn) never reach us. A 403 on either leaves it empty (see run()).
+    Resource("Deployment", "apps/v1", "deployments", MODEL_SELECTOR),
+    Resource("ReplicaSet", "apps/v1", "replicasets", MODEL_SELECTOR),
+    Resource("Pod", "v1", "pods", FLEET_POD_SELECTOR),
+    # A 403 on Jobs or CronJobs leaves them empty (see run()).
     Resource(
         "Job", "batch/v1", "jobs", f"{COMPONENT_LABEL} in ({','.join(TRAINING_COMPONENTS)})"
     ),
     Resource("CronJob", "batch/v1", "cronjobs", f"{COMPONENT_LABEL}={RETRAINING_COMPONENT}"),
-    Resource("Event", "v1", "events"),
 )
+# Events are not watched cluster-wide (a big cluster writes thousands a minute, about objects
+# that are mostly not ours): `FleetCache.watch_events(ns)` watches one namespace's Events while
+# something on screen needs them (the TUI's detail screen), at most MAX_EVENTS_PER_NAMESPACE kept.
+EVENTS = Resource("Event", "v1", "events")
+MAX_EVENTS_PER_NAMESPACE = 2000
 # Opt-in (`FleetCache(..., autoscalers=True)`, the TUI): joined to Deployments by
 # spec.scaleTargetRef, so each ModelDeployment carries its HPA's min/max/current/targets.
 AUTOSCALERS = Resource("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers")
@@ -129,6 +139,8 @@ class _Stores:
         self.schedules: dict[Key, RetrainSchedule] = {}
         self.events: dict[Key, EventRecord] = {}
         self.events_by_involved: dict[Key, set[str]] = defaultdict(set)
+        # per namespace, event names in arrival order: the oldest go first past the cap
+        self.events_by_ns: dict[str, dict[str, None]] = {}
         self.hpas: dict[Key, tuple[str, Autoscaler]] = {}  # (ns, hpa) -> (deployment, status)
         self.hpas_by_dep: dict[Key, set[str]] = defaultdict(set)  # (ns, dep) -> hpa names
         self.models: dict[Key, ModelDeployment] = {}
@@ -261,14 +273,29 @@ class _Stores:
             self.pending_sched_upserts.add(key)
 
     def _event(self, key: Key, obj: Obj, deleted: bool) -> None:
+        ns = key[0]
         old = self.events.pop(key, None)
         if old is not None:
-            self._unindex(self.events_by_involved, (key[0], old.involved_name), key[1])
+            self._unindex(self.events_by_involved, (ns, old.involved_name), key[1])
+            names = self.events_by_ns.get(ns)
+            if names is not None:
+                names.pop(key[1], None)
+                if not names:
+                    del self.events_by_ns[ns]
         if deleted:
             return
         ev = derive.event_record(obj)
         self.events[key] = ev
-        self.events_by_involved[(key[0], ev.involved_name)].add(key[1])
+        self.events_by_involved[(ns, ev.involved_name)].add(key[1])
+        names = self.events_by_ns.setdefault(ns, {})
+        names[key[1]] = None
+        while len(names) > MAX_EVENTS_PER_NAMESPACE:
+            self._event((ns, next(iter(names))), {}, True)
+
+    def drop_events(self, namespace: str) -> None:
+        """Forget a namespace's Events (nobody watches them any more)."""
+        for name in list(self.events_by_ns.get(namespace, ())):
+            self._event((namespace, name), {}, True)
 
     def _horizontalpodautoscaler(self, key: Key, obj: Obj, deleted: bool) -> None:
         ns = key[0]
@@ -379,6 +406,7 @@ class _Reflector(threading.Thread):
         self.relists = 0
         self.forbidden = ""
         self.stream = None
+        self.halt = threading.Event()  # set by FleetCache.stop(), or to end this one watch
         self._expire = False  # test hook: resume the next watch from a compacted RV
         self._stream_lock = threading.Lock()
         self._backoff = 0.0
@@ -427,7 +455,7 @@ class _Reflector(threading.Thread):
         self._backoff = 0.0
         try:
             for ev in stream:
-                if self.cache._stop.is_set():
+                if self.halt.is_set():
                     return
                 etype, obj = ev.get("type"), ev.get("object") or {}
                 if etype == "ERROR":
@@ -459,8 +487,18 @@ class _Reflector(threading.Thread):
             self.lost = lost
             self.cache._connection_changed(error)
 
+    def end(self) -> None:
+        """Stop this reflector (its thread ends at its next step; an open watch is closed)."""
+        self.halt.set()
+        stream = self.stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - closing is best effort, the flag stops it
+                log.debug("%s: closing the watch failed", self.name, exc_info=True)
+
     def run(self) -> None:
-        stop = self.cache._stop
+        stop = self.halt
         while not stop.is_set():
             try:
                 if self.need_list:
@@ -509,6 +547,7 @@ class FleetCache:
         scopes: Iterable[str | None] = self.namespaces or [None]
         resources = RESOURCES + ((AUTOSCALERS,) if autoscalers else ())
         self._reflectors = [_Reflector(self, r, ns) for r in resources for ns in scopes]
+        self._event_watches: dict[str, tuple[_Reflector, int]] = {}  # ns -> (reflector, holders)
         self._notifier: threading.Thread | None = None
         self._staged: threading.Thread | None = None
         self._connection = ConnectionState.CONNECTING
@@ -584,15 +623,13 @@ class FleetCache:
         thread had ended within the deadline."""
         self._stop.set()
         self._wake.set()
-        for r in self._reflectors:
-            s = r.stream
-            if s is not None:
-                try:
-                    s.close()
-                except Exception:  # noqa: BLE001 - closing is best effort, the flag stops it
-                    log.debug("%s: closing the watch failed", r.name, exc_info=True)
+        with self._lock:
+            watched = [r for r, _ in self._event_watches.values()]
+            self._event_watches.clear()
+        for r in (*self._reflectors, *watched):
+            r.end()
         deadline = time.monotonic() + timeout
-        threads = [*self._reflectors, self._notifier, self._staged]
+        threads = [*self._reflectors, *watched, self._notifier, self._staged]
         for t in threads:
             if t is not None and t.is_alive():
                 t.join(max(0.0, deadline - time.monotonic()))
@@ -650,6 +687,47 @@ class FleetCache:
             evs = [events[(namespace, n)] for name in set(names)
                    for n in index.get((namespace, name), ())]
         return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+
+    def watch_events(self, namespace: str) -> Callable[[], None]:
+        """Watch `namespace`'s Events until the returned release is called (holders are
+        counted: the watch ends, and its events are forgotten, when the last one releases)."""
+        with self._lock:
+            reflector, holders = self._event_watches.get(namespace, (None, 0))
+            if reflector is None:
+                reflector = _Reflector(self, EVENTS, namespace)
+                if not self._stop.is_set():
+                    reflector.start()
+            self._event_watches[namespace] = (reflector, holders + 1)
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                current = self._event_watches.get(namespace)
+                if current is None or current[0] is not reflector:
+                    return
+                if current[1] > 1:
+                    self._event_watches[namespace] = (reflector, current[1] - 1)
+                    return
+                del self._event_watches[namespace]
+                reflector.end()
+                self._stores.drop_events(namespace)
+
+        return release
+
+    def events_synced(self, namespace: str, timeout: float) -> str | None:
+        """Wait until the watched namespace's Events are listed. None when they are, else why
+        not: not watched, RBAC forbids them there (kubectl's message), or not yet listed."""
+        with self._lock:
+            entry = self._event_watches.get(namespace)
+        if entry is None:
+            return f"events in {namespace} are not watched"
+        reflector = entry[0]
+        if not reflector.synced.wait(timeout):
+            return f"events in {namespace} not listed yet"
+        return reflector.forbidden or None
 
     def forbidden(self) -> list[str]:
         """RBAC errors for resource types the cache cannot read (they stay empty)."""

@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
     "logs": ("get", "pods", "log"),
 }
 
+EVENTS_WAIT = 5.0  # seconds a detail tab waits for its namespace's first Event LIST
 # events that tell how a Deployment was scaled (the HPA's and the controller's)
 SCALING_REASONS = {"SuccessfulRescale", "FailedRescale", "FailedGetResourceMetric",
                    "FailedComputeMetricsReplicas", "FailedGetScale", "ScalingReplicaSet"}
@@ -186,7 +187,18 @@ class KubeBackend:
     def pods(self, namespace: str, name: str) -> list[Any]:
         return list(self.cache.pods_for(namespace, name))
 
+    def hold_events(self, namespace: str) -> Callable[[], None]:
+        """Watch `namespace`'s Events while a screen shows them; call the result to stop."""
+        return self.cache.watch_events(namespace)
+
+    def _events_ready(self, namespace: str) -> None:
+        """Wait (briefly) for the held namespace's Events; raise why they cannot be shown."""
+        why = self.cache.events_synced(namespace, EVENTS_WAIT)
+        if why is not None:
+            raise LookupError(why)
+
     def events(self, namespace: str, name: str) -> list[Any]:
+        self._events_ready(namespace)
         return list(self.cache.events_for(namespace, name))
 
     def probes(self, namespace: str, name: str) -> Any:
@@ -197,6 +209,8 @@ class KubeBackend:
         if template is None:
             raise LookupError(f"deployment {namespace}/{name} is not in the watch cache")
         pods = self.cache.pods_for(namespace, name)
+        # without Events (forbidden, not listed yet) the probe specs and pods still tell most
+        self.cache.events_synced(namespace, EVENTS_WAIT)
         events = self.cache.events_about(namespace, [p.name for p in pods])
         return probes.report(namespace, name, template, pods, events)
 
@@ -204,6 +218,7 @@ class KubeBackend:
         """(the HPA scaling the Deployment or None, its scaling events newest first): the
         HPA's rescales and the Deployment controller's ScalingReplicaSet, from the cache."""
         hpa = self.cache.hpa_for(namespace, name)
+        self.cache.events_synced(namespace, EVENTS_WAIT)  # without them: the HPA's status
         names = [name] + ([hpa.name] if hpa is not None else [])
         events = [e for e in self.cache.events_about(namespace, names)
                   if e.reason in SCALING_REASONS

@@ -48,7 +48,11 @@ def test_initial_sync_projects_deployments_pods_and_events():
         (d,) = c.deployments()
         assert (d.name, d.revision, d.probe_health) == ("resnet", 3, ProbeHealth.OK)
         assert [p.name for p in c.pods_for("ns1", "resnet")] == ["resnet-ccc3-a", "resnet-ccc3-b"]
+        assert c.events_for("ns1", "resnet-ccc3-a") == []  # Events only while on screen
+        release = c.watch_events("ns1")
+        assert c.events_synced("ns1", 5) is None
         assert c.events_for("ns1", "resnet-ccc3-a")[0].reason == "Unhealthy"
+        release()
         assert _wait(lambda: c.connection is ConnectionState.SYNCED)
         assert _wait(lambda: any(ch.deployments_upserted for ch in changes))
     finally:
@@ -109,8 +113,8 @@ def test_notifications_keep_the_rate_limit():
 
 
 def test_stop_waits_one_shared_deadline_for_a_hanging_list():
-    """A black-holed API: every LIST hangs. stop() returns within its timeout for all 18
-    reflectors (6 types x 3 namespaces) together, instead of joining each one for seconds."""
+    """A black-holed API: every LIST hangs. stop() returns within its timeout for all 15
+    reflectors (5 types x 3 namespaces) together, instead of joining each one for seconds."""
     release = threading.Event()
     entered: list[str] = []
 
@@ -125,7 +129,7 @@ def test_stop_waits_one_shared_deadline_for_a_hanging_list():
 
     c = FleetCache(Hanging(), ["a", "b", "c"]).start()
     try:
-        assert _wait(lambda: len(entered) == 18)
+        assert _wait(lambda: len(entered) == 15)
         t0 = time.monotonic()
         assert c.stop(timeout=0.3) is False  # the LISTs are still in flight
         assert time.monotonic() - t0 < 0.6
@@ -136,6 +140,8 @@ def test_stop_waits_one_shared_deadline_for_a_hanging_list():
 
 def test_cache_serves_probe_specs_and_pod_events():
     c, _ = _started(_api())
+    c.watch_events("ns1")
+    assert c.events_synced("ns1", 5) is None
     try:
         tpl = c.pod_template("ns1", "resnet")
         (server,) = tpl["spec"]["containers"]
@@ -286,6 +292,74 @@ def test_jobs_and_cronjobs_are_selected_by_the_api_server():
     assert api.queries[JOBS] == {
         "labelSelector": "app.kubernetes.io/component in (training,sweep-worker)"}
     assert api.queries[CRONJOBS] == {"labelSelector": "app.kubernetes.io/component=retraining"}
+
+
+def test_pods_and_replicasets_are_selected_and_events_not_listed_at_all():
+    """A big cluster's other pods, ReplicaSets and Events never reach the cache (issue 10 §3)."""
+    api = QueryApi()
+    FleetCache(api, ["ns1"]).load_once()
+    assert api.queries[PODS] == {"labelSelector": "app.kubernetes.io/component in "
+                                                  "(model-server,training,sweep-worker)"}
+    assert api.queries[RSS] == {"labelSelector": "app.kubernetes.io/component=model-server"}
+    assert api.queries[DEPS] == {"labelSelector": "app.kubernetes.io/component=model-server"}
+    assert EVENTS not in api.queries
+
+
+def test_events_are_watched_per_namespace_while_held_and_forgotten_after():
+    api = _api()
+    c, _ = _started(api)
+    try:
+        assert c.events_synced("ns1", 0) == "events in ns1 are not watched"
+        first, second = c.watch_events("ns1"), c.watch_events("ns1")
+        assert c.events_synced("ns1", 5) is None
+        assert _wait(lambda: EVENTS in api.watch_queues)
+        (reflector,) = [r for r, _ in c._event_watches.values()]
+        ev = event("e2", "resnet-ccc3-b", "BackOff", "back-off restarting",
+                   last="2026-11-27T01:05:00Z")
+        ev["metadata"]["resourceVersion"] = "3001"
+        api.watch_queues[EVENTS].put({"type": "ADDED", "object": ev})
+        assert _wait(lambda: [e.reason for e in c.events_for("ns1", "resnet-ccc3-b")]
+                     == ["BackOff"])
+        first()
+        first()  # a second call of the same release changes nothing
+        assert reflector.is_alive() and c.events_for("ns1", "resnet-ccc3-a")
+        second()  # the last holder: the watch ends and its events are dropped
+        assert _wait(lambda: not reflector.is_alive())
+        assert c.events_for("ns1", "resnet-ccc3-a") == [] and not c._stores.events_by_ns
+        assert c.events_synced("ns1", 0) == "events in ns1 are not watched"
+    finally:
+        c.stop()
+
+
+def test_forbidden_events_say_so_for_their_namespace_only():
+    api = QueryApi()
+    for path, items in _api().lists.items():
+        api.lists[path] = items
+    api.forbidden.add(EVENTS)
+    c = FleetCache(api, ["ns1"]).start()
+    try:
+        assert c.wait_synced(5)
+        c.watch_events("ns1")
+        why = c.events_synced("ns1", 5)
+        assert why is not None and "forbidden" in why
+        assert c.forbidden() == []  # the fleet's own types are all readable
+    finally:
+        c.stop()
+
+
+def test_a_namespace_keeps_at_most_its_cap_of_events_oldest_dropped_first(monkeypatch):
+    from fleet.cache import _Stores
+
+    monkeypatch.setattr(cache_mod, "MAX_EVENTS_PER_NAMESPACE", 50)
+    st = _Stores()
+    for i in range(120):
+        st.apply("Event", "ADDED", event(f"e{i:03d}", f"p{i % 7}", "BackOff", "x",
+                                          last="2026-11-27T01:00:00Z"))
+    assert len(st.events) == 50 and len(st.events_by_ns["ns1"]) == 50
+    assert min(st.events)[1] == "e070"  # the 70 oldest went first
+    assert sum(len(v) for v in st.events_by_involved.values()) == 50
+    st.drop_events("ns1")
+    assert not st.events and not st.events_by_involved and not st.events_by_ns
 
 
 def test_progress_and_schedules_flow_through_change_batches():

@@ -99,6 +99,7 @@ def test_cache_projects_probe_health_of_simulated_pods(cluster, namespace, clien
                                       "crash": ProbeHealth.CRASHLOOP}, timeout=90,
                  what="probe health per deployment")
         pod = cache.pods_for(namespace, "unready")[0]
+        cache.watch_events(namespace)  # Events are watched for what is on screen only
         wait_for(lambda: any(e.reason == "Unhealthy"
                              for e in cache.events_for(namespace, pod.name)), timeout=60)
     finally:

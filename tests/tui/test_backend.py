@@ -69,6 +69,9 @@ def test_probes_come_from_the_watch_cache_without_api_calls():
     api = _api(sidecar=True)
     b = _backend(api)
     try:
+        b.hold_events("ns1")  # what the detail screen does when it opens
+        assert b.cache.events_synced("ns1", 5) is None
+        assert eventually(lambda: ("WATCH", collection_path("v1", "events", "ns1")) in api.calls)
         api.calls.clear()
         report = b.probes("ns1", "resnet")
         assert api.calls == []
@@ -133,9 +136,14 @@ def test_hpas_join_their_deployment_by_scale_target_ref():
         assert (rec.hpa.name, rec.hpa.min_replicas, rec.hpa.max_replicas,
                 rec.hpa.current_replicas, rec.hpa.desired_replicas, rec.hpa.targets) == (
             "resnet-hpa", 2, 6, 3, 4, ("cpu: 91%/70%",))
-        found, events = b.scaling("ns1", "resnet")
-        assert found == rec.hpa
+        found, events = b.scaling("ns1", "resnet")  # no screen holds the namespace's Events
+        assert found == rec.hpa and events == []
+        release = b.hold_events("ns1")
+        found, events = b.scaling("ns1", "resnet")  # waits for their first LIST
         assert [e.reason for e in events] == ["SuccessfulRescale"]
+        release()
+        with pytest.raises(LookupError, match="events in ns1 are not watched"):
+            b.events("ns1", "resnet")
     finally:
         b.stop()
     assert FleetCache(api, ["ns1"]).hpa_for("ns1", "resnet") is None  # opt-in: no HPA watch

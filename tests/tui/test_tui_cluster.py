@@ -125,6 +125,37 @@ async def test_filter_and_detail_probes(cluster, namespace):
             what="probe spec with the readiness target", timeout=15)
 
 
+async def test_detail_events_are_watched_for_its_namespace_only_while_open(cluster, namespace):
+    """No cluster-wide Event watch (issue 10 §3): opening a deployment's detail watches its
+    namespace's Events, the Deployment's own events fill the Events tab and its pods' probe
+    failures the Probes tab, and leaving the screen ends that watch."""
+    cluster.apply(dep("flaky", namespace, sim="unready"))
+    app = make_app(cluster.kubeconfig, namespace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: cell(app, namespace, "flaky", "ready") != "", what="row")
+        assert app.backend.cache._event_watches == {}
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), what="detail")
+        assert list(app.backend.cache._event_watches) == [namespace]
+        screen = app.screen
+
+        def shown(part: str, widget: str, reason: str) -> bool:
+            screen.load(part)  # what a change of the deployment triggers
+            found = screen.query_one(widget)
+            if part == "events":
+                return any(reason in str(found.get_row_at(i)) for i in range(found.row_count))
+            return reason in plain(found.content)
+
+        await until(pilot, lambda: shown("events", "#events-table", "ScalingReplicaSet"),
+                    timeout=30, what="the Deployment's events in the Events tab")
+        await until(pilot, lambda: shown("probes", "#probe-report", "Unhealthy"),
+                    timeout=60, what="the pods' probe failures in the Probes tab")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DeploymentScreen), what="back")
+        assert app.backend.cache._event_watches == {}
+        assert app.backend.cache.events_for(namespace, "flaky") == []
+
+
 def _normal(d: dict) -> dict:
     """What a rollback decides: template (minus names) and the revision/change-cause."""
     tpl = copy.deepcopy(d["spec"]["template"])

@@ -67,6 +67,7 @@ class DeploymentScreen(Screen):
         self._last_reload = 0.0
         self._reload_armed = False
         self.pods: list[Any] = []
+        self._release_events: Any = None
 
     @property
     def fleet(self) -> FleetApp:
@@ -91,6 +92,10 @@ class DeploymentScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Events are watched only for the namespace on screen (fleet.cache.watch_events)
+        hold = getattr(self.fleet.backend, "hold_events", None)
+        if hold is not None:
+            self._release_events = hold(self.deployment_key[0])
         revs = self.query_one("#revs", DataTable)
         revs.add_columns("REV", "VERSION", "MODEL URI", "IMAGE", "CHANGE-CAUSE", "AGE", "")
         self.query_one("#pods-table", DataTable).add_columns(
@@ -262,6 +267,11 @@ class DeploymentScreen(Screen):
             text.append("\n")
             text.append_text(hpa_line(dep.hpa))
         self.query_one("#summary", Static).update(text)
+
+    def on_unmount(self) -> None:
+        if self._release_events is not None:
+            self._release_events()
+            self._release_events = None
 
     def observe(self, changed: dict[Key, Any]) -> None:
         """Called by the app with each batch; reload our parts at most once a second."""
