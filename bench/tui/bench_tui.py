@@ -163,6 +163,28 @@ def one_run(tool: Tool, args: argparse.Namespace, client: KubeClient, n: int,
         pane.kill()
 
 
+TMUX_RETRIES = 2  # tmux itself sometimes dies ("server exited unexpectedly") on a busy machine
+
+
+def run_with_retries(tool: Tool, args: argparse.Namespace, client: KubeClient, first_row: str,
+                     rng: random.Random) -> dict:
+    """One run; a run that tmux (not the tool) broke is repeated, and counted in the result."""
+    failures: list[str] = []
+    while True:
+        try:
+            r = one_run(tool, args, client, args.deployments, first_row, rng)
+        except subprocess.CalledProcessError as exc:
+            why = (exc.stderr or b"").decode(errors="replace").strip() if isinstance(
+                exc.stderr, bytes) else str(exc.stderr or exc)
+            failures.append(why or str(exc))
+            print(f"{tool.name}: tmux failed ({failures[-1]}), retrying", file=sys.stderr)
+            if len(failures) > TMUX_RETRIES:
+                return {"tool": tool.name, "error": "tmux failed", "tmux_failures": failures}
+            continue
+        r["tmux_failures"] = failures
+        return r
+
+
 def cluster_kubeconfig(args: argparse.Namespace) -> str:
     if args.kubeconfig:
         return args.kubeconfig
@@ -201,6 +223,8 @@ def summarize(results: list[dict]) -> dict:
             "idle_cpu_pct_median": statistics.median(
                 [r["idle_cpu_pct"] for r in rs] or [float("nan")]),
             "rss_mb_median": statistics.median([r["rss_mb"] for r in rs] or [float("nan")]),
+            "tmux_failures": sum(len(r.get("tmux_failures", ())) for r in results
+                                 if r["tool"] == tool),
         }
     return summary
 
@@ -237,7 +261,7 @@ def main() -> int:
     for run in range(args.runs):
         order = tools if run % 2 == 0 else list(reversed(tools))
         for tool in order:
-            r = one_run(tool, args, client, args.deployments, first_row, rng)
+            r = run_with_retries(tool, args, client, first_row, rng)
             r["run"] = run
             results.append(r)
             brief = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()

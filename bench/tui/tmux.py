@@ -25,7 +25,7 @@ class Pane:
         for k, v in env.items():
             args += ["-e", f"{k}={v}"]
         self.launched = time.monotonic()
-        subprocess.run([*args, command], check=True)
+        subprocess.run([*args, command], check=True, capture_output=True)
         subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"],
                        capture_output=True)
 
@@ -39,13 +39,16 @@ class Pane:
         args = ["tmux", "capture-pane", "-p", "-t", self.session]
         if escapes:
             args.append("-e")
-        return subprocess.run(args, capture_output=True, text=True).stdout
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:  # tmux is gone (e.g. "server exited unexpectedly"): say so
+            raise subprocess.CalledProcessError(done.returncode, args, done.stdout, done.stderr)
+        return done.stdout
 
     def send(self, *keys: str, literal: bool = False) -> None:
         args = ["tmux", "send-keys", "-t", self.session]
         if literal:
             args.append("-l")
-        subprocess.run([*args, *keys], check=True)
+        subprocess.run([*args, *keys], check=True, capture_output=True)
 
     def wait_for(self, predicate, timeout: float, interval: float = 0.01,
                  escapes: bool = False) -> tuple[float, str] | None:
