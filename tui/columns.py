@@ -330,16 +330,25 @@ def as_text(value: str | Text) -> Text:
     return value if isinstance(value, Text) else Text(value)
 
 
+def as_cell(value: str | Text) -> str | Text:
+    """A cell value for the table. A plain string stays a string: DataTable formats a cell
+    only when its row is drawn, so rows off screen cost no Rich `Text` (5,000 deployments x
+    12 columns were ~0.4 s of the first full table). A string with "[" becomes Text, because
+    DataTable would read it as markup (a change-cause like "release [canary]")."""
+    if isinstance(value, Text) or "[" not in value:
+        return value
+    return Text(value)
+
+
 def render_row(
     columns: tuple[Column, ...], record: Any, now: datetime, marked: bool = False
 ) -> tuple[str | Text, ...]:
     """Cells for one record; a marked row gets a bullet before its name."""
-    # Plain strings become Text: DataTable would parse str cells as markup (slow, and wrong
-    # for a change-cause containing "[...]").
-    cells = [as_text(col.cell(record, now)) for col in columns]
+    cells = [as_cell(col.cell(record, now)) for col in columns]
     if marked:
         idx = next(i for i, c in enumerate(columns) if c.key == "name")
-        cells[idx] = Text(MARK + cells[idx].plain, style="bold")
+        name = cells[idx]
+        cells[idx] = Text(MARK + (name.plain if isinstance(name, Text) else name), style="bold")
     return tuple(cells)
 
 

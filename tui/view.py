@@ -14,7 +14,7 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 
-from tui.columns import Column, as_text, render_row, utcnow
+from tui.columns import Column, as_cell, render_row, utcnow
 from tui.filtering import RowFilter
 
 Key = tuple[str, str]
@@ -80,7 +80,8 @@ class TableModel:
         return list(self._widths)
 
     def _widens(self, i: int, value: str | Text) -> bool:
-        width = cell_len(value.plain if isinstance(value, Text) else value)
+        text = value.plain if isinstance(value, Text) else value
+        width = len(text) if text.isascii() else cell_len(text)  # one cell per ASCII char
         if width > self._widths[i]:
             self._widths[i] = width
             return True
@@ -191,7 +192,7 @@ class TableModel:
         for key, cells in self.shown.items():
             for i in timed:
                 col = self.columns[i]
-                value = as_text(col.cell(self.records[key], now))
+                value = as_cell(col.cell(self.records[key], now))
                 if value != cells[i]:
                     cells = (*cells[:i], value, *cells[i + 1 :])
                     self.shown[key] = cells

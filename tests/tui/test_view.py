@@ -166,3 +166,20 @@ def test_job_cells_for_missing_stale_and_failed_progress():
                        failure="x" * 100))
     assert failed["phase"] == "failed" and failed["reason"] == "x" * 47 + "…"
     assert failed["progress"] == "██░░░░░░ 3/10"
+
+
+def test_plain_cells_stay_strings_and_bracketed_ones_are_literal_text():
+    """Rows off screen cost no Rich Text (DataTable formats a str cell only when drawn); a
+    change-cause with "[...]" must not be read as markup, so it is a Text."""
+    from rich.text import Text
+
+    from tui.columns import render_row
+
+    rec = replace(deployment(1), change_cause="release [canary] v2")
+    cells = dict(zip([c.key for c in DEPLOYMENT_COLUMNS], render_row(DEPLOYMENT_COLUMNS, rec, NOW),
+                     strict=True))
+    assert type(cells["name"]) is str and cells["name"] == "model-0001"
+    assert isinstance(cells["cause"], Text) and cells["cause"].plain == "release [canary] v2"
+    marked = render_row(DEPLOYMENT_COLUMNS, rec, NOW, marked=True)
+    name_i = [c.key for c in DEPLOYMENT_COLUMNS].index("name")
+    assert marked[name_i].plain == MARK + "model-0001"
