@@ -515,7 +515,7 @@ class _Reflector(threading.Thread):
                 # serve the rest of the fleet without it, retry slowly.
                 self.forbidden = exc.message
                 self.synced.set()
-                self.cache._connection_changed(exc.message)
+                self.cache._connection_changed(None)  # not a connection problem: forbidden()
                 stop.wait(FORBIDDEN_RETRY)
             except FleetError as exc:
                 if stop.is_set():

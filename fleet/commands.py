@@ -30,8 +30,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(hours=h, minutes=mi, seconds=s)
 
 
-def _common(p: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
-    p.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
+def _common(p: argparse.ArgumentParser, *, all_namespaces: bool = False,
+            namespace_list: bool = False) -> None:
+    if namespace_list:  # `-n a,b` or `-n a -n b`; the client keeps the context's namespace
+        p.add_argument("-n", "--namespace", action="append", dest="namespaces",
+                       metavar="NAMESPACE[,NAMESPACE...]",
+                       help="namespace(s), comma-separated or repeated (default: the "
+                            "context's, else default)")
+        p.set_defaults(namespace=None)
+    else:
+        p.add_argument("-n", "--namespace",
+                       help="namespace (default: the context's, else default)")
     if all_namespaces:
         p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces")
     p.add_argument("--context", help="kubeconfig context to use")
@@ -47,13 +56,14 @@ def _common(p: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str,
-            *, all_ns: bool = False) -> argparse.ArgumentParser:
+            *, all_ns: bool = False, ns_list: bool = False) -> argparse.ArgumentParser:
         p = subparsers.add_parser(name, help=help_, description=help_)
-        _common(p, all_namespaces=all_ns)
+        _common(p, all_namespaces=all_ns, namespace_list=ns_list)
         p.set_defaults(func=lambda args: _run(func, args))
         return p
 
-    p = add("ls", cmd_ls, "list model deployments (and training jobs with --jobs)", all_ns=True)
+    p = add("ls", cmd_ls, "list model deployments (and training jobs with --jobs)", all_ns=True,
+            ns_list=True)
     p.add_argument("--jobs", action="store_true",
                    help="list training jobs (with their progress) and re-training schedules")
     p.add_argument("--schedules", action="store_true",
@@ -237,14 +247,50 @@ def _schedule_row(s: Any, state: str | None = None) -> list[str]:
             next_run, result, (promo and promo.detail) or "-"]
 
 
+def _ls_scope(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(client, `fleet.scope.WatchScope`) for `ls`; says once why RBAC narrowed `-A`."""
+    from fleet.scope import parse_namespaces, resolve_scope
+
+    requested = None if args.all_namespaces else parse_namespaces(args.namespaces)
+    if requested and len(requested) == 1:
+        args.namespace = requested[0]  # the client's namespace, as with one `-n` before
+    client = _client(args)
+    configured: list[str] | None = None
+    config_file = None
+    if args.all_namespaces:
+        from fleet.config import load_config
+
+        config = load_config()
+        configured = config.namespaces_for(getattr(client, "context", None))
+        config_file = str(config.path) if config.path else None
+    scope = resolve_scope(client, requested=requested, all_namespaces=args.all_namespaces,
+                          context_namespace=client.namespace, configured=configured,
+                          config_file=config_file)
+    if scope.reason:
+        print(scope.reason, file=sys.stderr, flush=True)
+    return client, scope
+
+
+def _say_forbidden(scope: Any, cache: Any) -> None:
+    """Watching namespaces one by one: one stderr line per namespace hiding resource types."""
+    if scope.namespaces is not None:
+        from fleet.scope import forbidden_lines
+
+        for line in forbidden_lines(cache):
+            print(f"warning: {line}; shown without them", file=sys.stderr, flush=True)
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from fleet.cache import FleetCache
 
-    client = _client(args)
-    namespaces = None if args.all_namespaces else [client.namespace]
+    client, scope = _ls_scope(args)
+    namespaces = scope.namespaces
+    # the NAMESPACE column: with -A (even narrowed by RBAC) and with several namespaces
+    wide = bool(args.all_namespaces or namespaces is None or len(namespaces) > 1)
     if args.watch:
-        return _watch_ls(args, FleetCache(client, namespaces))
+        return _watch_ls(args, FleetCache(client, namespaces), scope, wide)
     cache = FleetCache(client, namespaces).load_once()
+    _say_forbidden(scope, cache)
     items: Sequence[Any]
     if args.schedules:
         items = cache.retrain_schedules()
@@ -257,13 +303,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     tables = [[header] + [row(i) for i in items]]
     if args.jobs and (schedules := cache.retrain_schedules()):
         tables.append([SCHEDULE_HEADER] + [_schedule_row(s) for s in schedules])
-    if not args.all_namespaces:
+    if not wide:
         tables = [[r[1:] for r in rows] for rows in tables]
     if len(tables) == 1 and len(tables[0]) == 1:
-        if args.all_namespaces:  # kubectl's wording for an empty `get -A` / `get -n NS`
+        if wide:  # kubectl's wording for an empty `get -A` / `get -n NS`
             print("No resources found", file=sys.stderr)
         else:
-            print(f"No resources found in {client.namespace} namespace.", file=sys.stderr)
+            ns = namespaces[0] if namespaces else client.namespace
+            print(f"No resources found in {ns} namespace.", file=sys.stderr)
         return 0
     for i, rows in enumerate(tables):
         if i:
@@ -278,7 +325,7 @@ def _layout(args: argparse.Namespace) -> tuple[list[str], Callable[..., list[str
     return (JOB_HEADER, _job_row) if args.jobs else (DEP_HEADER, _dep_row)
 
 
-def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
+def _watch_ls(args: argparse.Namespace, cache: Any, scope: Any, wide: bool) -> int:
     """`fleet ls -w`: the table, then one row per change (like `kubectl get -w`) until ^C."""
     import queue
 
@@ -289,7 +336,8 @@ def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
         if not cache.wait_synced(60):
             print_error(f"cache did not sync within 60s: {cache.last_error or 'no answer'}")
             return 1
-        cut = 0 if args.all_namespaces else 1
+        _say_forbidden(scope, cache)
+        cut = 0 if wide else 1
         # (header, row, records now, which FleetChange fields carry its upserts/deletes)
         kinds: list[tuple[list[str], Callable[..., list[str]], Sequence[Any], str]] = []
         if args.schedules:
@@ -304,7 +352,10 @@ def _watch_ls(args: argparse.Namespace, cache: Any) -> int:
         while True:
             change = changes.get()
             if change.connection is not None:
-                detail = f" ({change.error})" if change.error else ""
+                error = change.error
+                if scope.namespaces is not None and error in cache.forbidden():
+                    error = None  # a 403 said above, once per namespace
+                detail = f" ({error})" if error else ""
                 print(f"connection: {change.connection}{detail}", file=sys.stderr, flush=True)
             for table in emitters:
                 table.apply(getattr(change, f"{table.field}_upserted"),

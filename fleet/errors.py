@@ -88,7 +88,8 @@ class Invalid(FleetError):
 
 
 class ConfigError(FleetError):
-    """The kubeconfig is missing, unreadable, or names an unknown context."""
+    """The kubeconfig (or fleet's own config file, `fleet.config`) is missing, unreadable, or
+    names an unknown context."""
 
 
 class Timeout(FleetError):

@@ -99,6 +99,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         self._last_apply = 0.0
         self._drain_armed = False
         self._perm_state: str | None = None
+        self._forbidden_text = ""  # resource types RBAC hides, per watched namespace
         self._rows_shown = False
         self.main = MainScreen(self.deployments, self.jobs, self.schedules, self.sweeps)
         self.ready_at: float | None = None  # monotonic time of the first full table
@@ -120,13 +121,22 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         if self.age_refresh_s:
             self.set_interval(self.age_refresh_s, self._refresh_ages)
 
+    def _scope(self) -> Any:
+        """The backend's `fleet.scope.WatchScope` (what RBAC let it watch), if it has one."""
+        return getattr(self.backend, "scope", None)
+
     def scope_label(self) -> str:
-        return ",".join(self.namespaces) if self.namespaces else "all"
+        if self.namespaces:
+            return ",".join(self.namespaces)
+        scope = self._scope()
+        return ",".join(scope.namespaces) if scope is not None and scope.namespaces else "all"
 
     def _show_context(self) -> None:
         ctx = getattr(self.backend, "context", None) or self.context_name or "current context"
+        scope = self._scope()
+        label = scope.label() if not self.namespaces and scope is not None else None
         text = Text.assemble(("context: ", "dim"), (str(ctx), "bold"), ("   namespace: ", "dim"),
-                             (self.scope_label(), "bold"))
+                             (label or self.scope_label(), "bold"))
         if self.readonly:
             text.append("   [read-only]", style="bold magenta")
         self.main.set_context_bar(text)
@@ -149,6 +159,10 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         if self._shutting_down():
             return
         self._show_context()
+        scope = self._scope()
+        if not message.error and scope is not None and scope.fallback:
+            self.main.update_titles()
+            self.notify(scope.reason, title="watching some namespaces", timeout=10)
         if message.error:
             self.connection_error = message.error
             banner = self.main.query_one("#banner")
@@ -218,11 +232,21 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             observe_jobs = getattr(screen, "observe_jobs", None)
             if observe_jobs is not None and (batch.jobs or batch.jobs_deleted):
                 observe_jobs(batch.jobs, batch.jobs_deleted)
+        self._update_forbidden()
         if batch.deployments:
             self._check_new_namespaces({k[0] for k in batch.deployments})
             if not self._rows_shown:
                 self._rows_shown = True
                 self.call_after_refresh(self._tell_rows_shown)
+
+    def _update_forbidden(self) -> None:
+        """Show on the perm line which resource types RBAC hides in which namespace (once per
+        change, not a 403 per retry)."""
+        lines = getattr(self.backend, "forbidden_lines", None)
+        text = "; ".join(lines()) if lines is not None else ""
+        if text != self._forbidden_text:
+            self._forbidden_text = text
+            self.refresh_permissions_view()
 
     def _tell_rows_shown(self) -> None:
         shown = getattr(self.backend, "rows_shown", None)
@@ -325,6 +349,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
                    "rollout, undo, deploy and the sweep actions are disabled"
         else:
             line = "; ".join(f"{', '.join(acts)} {why}" for why, acts in reasons.items())
+        line = "; ".join(part for part in (line, self._forbidden_text) if part)
         if line != self._perm_state:
             self._perm_state = line
             self.main.set_perm_line(line)

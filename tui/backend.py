@@ -107,6 +107,7 @@ class KubeBackend:
         self.kubeconfig = kubeconfig
         self.context_name = context
         self.namespaces = namespaces or None
+        self.scope: Any = None  # fleet.scope.WatchScope, once connected
         self.client: Any = None
         self.cache: Any = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -123,7 +124,33 @@ class KubeBackend:
 
         self.client = KubeClient.from_kubeconfig(self.kubeconfig, self.context_name)
         self.context_name = self.context_name or getattr(self.client, "context", None)
+        self.scope = self._resolve_scope()
+        self.namespaces = self.scope.namespaces
         self.cache = FleetCache(self.client, namespaces=self.namespaces, autoscalers=True)
+
+    def _resolve_scope(self) -> Any:
+        """fleet.scope.resolve_scope: the namespaces asked for; else every namespace if RBAC
+        allows, else those the user can read (config file, context namespace, discovery)."""
+        from fleet.config import load_config
+        from fleet.scope import resolve_scope
+
+        configured, config_file = None, None
+        if not self.namespaces:
+            config = load_config()
+            configured = config.namespaces_for(self.context_name)
+            config_file = str(config.path) if config.path else None
+        return resolve_scope(self.client, requested=self.namespaces, all_namespaces=True,
+                             context_namespace=self.client.namespace, configured=configured,
+                             config_file=config_file)
+
+    def forbidden_lines(self) -> list[str]:
+        """`cronjobs forbidden in team-b (RBAC)`, one per namespace hiding resource types;
+        empty for a cluster-wide watch (as before namespace scopes)."""
+        from fleet.scope import forbidden_lines
+
+        if self.cache is None or self.namespaces is None:
+            return []
+        return forbidden_lines(self.cache)
 
     def connect(self) -> None:
         """Build the client and the watch cache (does not start it)."""
@@ -166,7 +193,14 @@ class KubeBackend:
         return list_contexts(self.kubeconfig)
 
     def list_namespaces(self) -> list[str]:
-        doc = self.client.get("/api/v1/namespaces")
+        from fleet.errors import Forbidden
+
+        try:
+            doc = self.client.get("/api/v1/namespaces")
+        except Forbidden:
+            if self.scope is not None and self.scope.fallback:  # the ones RBAC left us
+                return list(self.scope.namespaces)
+            raise
         return sorted(item["metadata"]["name"] for item in doc.get("items", []))
 
     # -- permissions -----------------------------------------------------------------

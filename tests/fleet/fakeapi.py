@@ -116,6 +116,17 @@ class FakeApi:
         self.objects[path] = body
         return copy.deepcopy(body)
 
+    def post(self, path: str, body: Any, query=None) -> dict[str, Any]:
+        """SelfSubjectAccessReviews only: allowed, unless `denied(attributes)` says otherwise."""
+        self.calls.append(("POST", path))
+        if not path.endswith("/selfsubjectaccessreviews"):
+            raise NotImplementedError(path)
+        attrs = body["spec"]["resourceAttributes"]
+        return {"status": {"allowed": not self.denied(attrs)}}
+
+    def denied(self, attributes: dict[str, Any]) -> bool:  # tests replace it
+        return False
+
     def watch(self, path: str, query=None, *, read_timeout: float = 0) -> FakeWatch:
         self.calls.append(("WATCH", path))
         errs = self.watch_errors.get(path)
