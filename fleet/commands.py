@@ -11,7 +11,10 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleet.scope import Listing, WatchScope
 
 WATCH_STOP_TIMEOUT = 0.3  # seconds `ls -w` waits for the cache's threads after ^C
 OPS_COMMANDS = ("ls", "rollout", "rollback", "history", "status", "scale", "restart", "pause",
@@ -45,13 +48,26 @@ def _common(p: argparse.ArgumentParser, *, all_namespaces: bool = False,
         p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
-    from fleet.kubeconfig import ImpersonationFlag  # records them for every client it builds
-
-    p.add_argument("--as", dest="as_user", metavar="USER", action=ImpersonationFlag,
-                   help="username to impersonate for the operation (kubectl --as)")
-    p.add_argument("--as-group", dest="as_groups", metavar="GROUP", action=ImpersonationFlag,
-                   help="group to impersonate, can be repeated (kubectl --as-group)")
+    add_impersonation(p)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+
+def add_impersonation(p: argparse.ArgumentParser) -> None:
+    """kubectl's `--as`, `--as-group` (repeatable) and `--as-uid`; `_client` passes them on."""
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="username to impersonate for the operation (kubectl --as)")
+    p.add_argument("--as-group", dest="as_groups", metavar="GROUP", action="append",
+                   help="group to impersonate, can be repeated (kubectl --as-group)")
+    p.add_argument("--as-uid", dest="as_uid", metavar="UID",
+                   help="UID to impersonate for the operation (kubectl --as-uid)")
+
+
+def impersonation(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed `--as`/`--as-group`/`--as-uid` as `KubeClient.from_kubeconfig` keywords
+    (none for a command without the flags)."""
+    return {"as_user": getattr(args, "as_user", None),
+            "as_groups": getattr(args, "as_groups", None),
+            "as_uid": getattr(args, "as_uid", None)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,7 +138,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _client(args: argparse.Namespace) -> Any:
     from fleet.kube import KubeClient
 
-    return KubeClient.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+    return KubeClient.from_kubeconfig(args.kubeconfig, args.context, args.namespace,
+                                      **impersonation(args))
 
 
 def print_error(message: str) -> None:
@@ -247,28 +264,40 @@ def _schedule_row(s: Any, state: str | None = None) -> list[str]:
             next_run, result, (promo and promo.detail) or "-"]
 
 
-def _ls_scope(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(client, `fleet.scope.WatchScope`) for `ls`; says once why RBAC narrowed `-A`."""
-    from fleet.scope import parse_namespaces, resolve_scope
+def cli_scope(args: argparse.Namespace, client: Any, requested: list[str] | None = None,
+              listing: Listing | None = None) -> WatchScope:
+    """`fleet.scope.resolve_scope` for a command's `-n`/`-A` (`fleet ls`, `undo-wave`, `sweep
+    ls`): with `-A`, every namespace if RBAC allows listing `listing` (model Deployments by
+    default) there, else the ones it allows (config file, context namespace, discovery). Says
+    once on stderr why RBAC narrowed `-A`."""
+    from fleet.scope import MODEL_DEPLOYMENTS, resolve_scope
 
-    requested = None if args.all_namespaces else parse_namespaces(args.namespaces)
-    if requested and len(requested) == 1:
-        args.namespace = requested[0]  # the client's namespace, as with one `-n` before
-    client = _client(args)
+    all_namespaces = bool(getattr(args, "all_namespaces", False))
     configured: list[str] | None = None
     config_file = None
-    if args.all_namespaces:
+    if all_namespaces:
         from fleet.config import load_config
 
         config = load_config()
         configured = config.namespaces_for(getattr(client, "context", None))
         config_file = str(config.path) if config.path else None
-    scope = resolve_scope(client, requested=requested, all_namespaces=args.all_namespaces,
+    scope = resolve_scope(client, requested=requested, all_namespaces=all_namespaces,
                           context_namespace=client.namespace, configured=configured,
-                          config_file=config_file)
+                          config_file=config_file, listing=listing or MODEL_DEPLOYMENTS)
     if scope.reason:
         print(scope.reason, file=sys.stderr, flush=True)
-    return client, scope
+    return scope
+
+
+def _ls_scope(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(client, `fleet.scope.WatchScope`) for `ls`; says once why RBAC narrowed `-A`."""
+    from fleet.scope import parse_namespaces
+
+    requested = None if args.all_namespaces else parse_namespaces(args.namespaces)
+    if requested and len(requested) == 1:
+        args.namespace = requested[0]  # the client's namespace, as with one `-n` before
+    client = _client(args)
+    return client, cli_scope(args, client, requested)
 
 
 def _say_forbidden(scope: Any, cache: Any) -> None:
@@ -520,8 +549,8 @@ def cmd_undo_wave(args: argparse.Namespace) -> int:
     from fleet.ops.bulk import undo_wave, undo_wave_candidates
 
     client = _client(args)
-    namespaces = None if args.all_namespaces else [client.namespace]
-    cands = undo_wave_candidates(client, args.since, namespaces)
+    # -A: cluster-wide if RBAC allows it, else the namespaces it allows (said once)
+    cands = undo_wave_candidates(client, args.since, cli_scope(args, client).namespaces)
     if not cands:
         print(f"No model deployment started a rollout in the last {args.since}.", file=sys.stderr)
         return 0

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from fleet.commands import _common, _json, _run, parse_duration
+from fleet.commands import _client, _common, _json, _run, parse_duration
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -105,10 +105,9 @@ def _dump_yaml(objs: list[dict[str, Any]]) -> str:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fleet.kube import KubeClient
     from fleet.ops.deploy import DeploySpec, deploy, timeout_error
 
-    client = KubeClient.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+    client = _client(args)
     spec = DeploySpec(
         name=args.name, namespace=client.namespace, model_uri=args.model_uri,
         version=args.version, replicas=args.replicas, mode=args.mode, runtime=args.runtime,

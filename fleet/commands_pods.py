@@ -9,7 +9,15 @@ import argparse
 import sys
 from typing import Any
 
-from fleet.commands import _client, _common, _json, _run, parse_duration, print_error
+from fleet.commands import (
+    _client,
+    _common,
+    _json,
+    _run,
+    add_impersonation,
+    parse_duration,
+    print_error,
+)
 
 POD_COMMANDS = ("logs", "predict")
 
@@ -21,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
+    add_impersonation(p)
     p.add_argument("name", metavar="NAME",
                    help="a Deployment, or job/NAME (a bare name falls back to a Job)")
     p.add_argument("-f", "--follow", action="store_true",
@@ -131,7 +140,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     res = ops.predict(
         client, client.namespace, args.name, body=body, example=args.example,
         protocol=args.protocol, pod=args.pod, model=args.model, via=args.via,
-        kubeconfig=args.kubeconfig, context=client.context, timeout=args.timeout,
+        timeout=args.timeout,
     )
     if args.output == "json":
         _json(res)

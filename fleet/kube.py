@@ -283,6 +283,7 @@ class KubeClient:
         self._max_connections = max_connections
         self._proxy = creds.proxy_url or env_proxy(self._scheme, self._host)
         self._absolute = ""  # scheme://host:port before paths: plain http through a proxy
+        self._proxy_headers: dict[str, str] | None = None  # Proxy-Authorization, if any
         self._pool_lock = threading.Lock()
         self._managers: list[urllib3.PoolManager] = []
         self._pool_cert: tuple[bytes | None, bytes | None] = (
@@ -293,11 +294,13 @@ class KubeClient:
     def from_kubeconfig(
         cls, path: str | None = None, context: str | None = None, namespace: str | None = None,
         *, as_user: str | None = None, as_groups: Sequence[str] | None = None,
+        as_uid: str | None = None,
     ) -> KubeClient:
         """Build a client like kubectl does (`--kubeconfig`, `KUBECONFIG`, `--context`, `-n`,
-        `--as`, `--as-group`)."""
+        `--as`, `--as-group`, `--as-uid`; the user's `as`, `as-groups`, `as-uid` and
+        `as-user-extra` otherwise). Impersonation belongs to this client only."""
         return cls(load_credentials(path, context, namespace, as_user=as_user,
-                                    as_groups=as_groups))
+                                    as_groups=as_groups, as_uid=as_uid))
 
     @property
     def server(self) -> str:
@@ -339,6 +342,7 @@ class KubeClient:
                     proxy_basic_auth=f"{unquote(p.username)}:{unquote(p.password or '')}")
             plain = p._replace(netloc=p.hostname + (f":{p.port}" if p.port else "")).geturl() \
                 if p.hostname else proxy
+            self._proxy_headers = headers
             # An https proxy is verified like the API server (Go reuses the TLS config).
             mgr = urllib3.ProxyManager(plain, proxy_headers=headers,
                                        proxy_ssl_context=kw.get("ssl_context"))
@@ -368,6 +372,44 @@ class KubeClient:
 
     def _auth(self) -> Auth:
         return self.credentials.current()
+
+    # -- upgraded connections (port-forward's websocket) ----------------------------------
+    def identity_headers(self, auth: Auth) -> list[tuple[str, str]]:
+        """The headers that name the user on every request: `auth`'s `Authorization` and this
+        client's `Impersonate-*` (User, Uid, one Group each, Extra-*)."""
+        out = [("Authorization", auth.authorization)] if auth.authorization else []
+        out += [(k, v) for k, v in self._headers.items() if k.startswith("Impersonate-")]
+        out += [("Impersonate-Group", g) for g in self._groups]
+        return out + self._extra
+
+    def websocket_url(self, path: str, query: Mapping[str, Any] | None = None) -> str:
+        """`wss://SERVER/PATH?QUERY` (`ws://` for a plain-http server)."""
+        scheme = "wss" if self._scheme == "https" else "ws"
+        return f"{scheme}://{urlsplit(self.creds.server).netloc}{self._url(path, query)}"
+
+    def dial(self, auth: Auth, *, timeout: float = 10.0) -> socket.socket:
+        """A new connection to the API server for a protocol upgrade (a websocket), opened
+        like this client's requests: through its proxy (HTTP CONNECT, SOCKS5), with its TLS
+        (CA, tls-server-name) and `auth`'s client certificate. The caller owns the socket."""
+        pool = self._pool_for(auth)
+        conn: Any = pool._new_conn()
+        conn.timeout = timeout
+        proxy = urlsplit(self._proxy).scheme if self._proxy else ""
+        try:
+            if proxy in ("http", "https") and self._scheme == "https":
+                pool._prepare_proxy(conn)  # CONNECT, then TLS to the API server inside it
+            elif proxy in ("http", "https"):  # plain http: CONNECT too (requests go absolute)
+                conn.set_tunnel(self._host, self._port, headers=self._proxy_headers)
+                conn.connect()
+            else:
+                conn.connect()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise self._unreachable(exc) from exc
+        sock: socket.socket = conn.sock
+        conn.sock = None  # the socket is the caller's now
+        return sock
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeout: urllib3.Timeout, preload: bool) -> urllib3.BaseHTTPResponse:

@@ -10,7 +10,6 @@ every request: static token/basic/certificate, a re-read `tokenFile`, an `exec` 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import os
@@ -72,30 +71,6 @@ class Credentials:
     token_file: str | None = None
     auth_kind: str = "static"  # static | tokenFile | exec | oidc | none
     provider: Any = field(default=None, compare=False, repr=False)
-
-
-# `--as`/`--as-group` given on fleet's command line (fleet.commands `_common` records them
-# while parsing); `load_credentials` arguments override them.
-cli_impersonation: dict[str, Any] = {}
-
-
-class ImpersonationFlag(argparse.Action):
-    """argparse action for `--as` / `--as-group`: stores the value and records it for
-    `load_credentials`, so every command's client impersonates without more plumbing."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        cli_impersonation.clear()  # a new parser: a new command line
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        if self.dest == "as_groups":
-            groups = [*(getattr(namespace, self.dest, None) or []), values]
-            setattr(namespace, self.dest, groups)
-            cli_impersonation["groups"] = tuple(groups)
-        else:
-            setattr(namespace, self.dest, values)
-            cli_impersonation["user"] = values
 
 
 def kubeconfig_paths(explicit: str | None = None) -> list[Path]:
@@ -364,8 +339,8 @@ def _auth_provider(ap: Mapping[str, Any], user_name: str, user_file: Path | None
 
 def _impersonation(user_name: str, user: Mapping[str, Any], as_user: str | None,
                    as_groups: Sequence[str] | None, as_uid: str | None) -> Impersonation | None:
-    who = as_user or cli_impersonation.get("user") or user.get("as") or ""
-    groups = tuple(as_groups or cli_impersonation.get("groups") or user.get("as-groups") or ())
+    who = as_user or user.get("as") or ""
+    groups = tuple(as_groups or user.get("as-groups") or ())
     uid = as_uid or user.get("as-uid") or None
     extra_map = user.get("as-user-extra") or {}
     extra = tuple((str(k), tuple(str(v) for v in (vs or ()))) for k, vs in extra_map.items())

@@ -1,12 +1,17 @@
 """Reach one pod port: through the API server's port-forward, or straight to the pod IP.
 
-Port-forward uses `kubernetes.stream.portforward` (the websocket protocol `v4.channel.k8s.io`
-that kube-apiserver 1.37 proxies to the kubelet: data channel 0, error channel 1, each opened
-with a 2-byte port frame). It was checked against the local apiserver v1.37.2 + kwok's kubelet
-endpoint. The `kubernetes` package loads the same kubeconfig file(s) and context as
-`fleet.kube.KubeClient`, so both connect as the same user. One websocket carries one TCP
-connection to the pod port (like one `kubectl port-forward` stream), so `PodHTTP` reuses it for
-keep-alive requests and opens a new tunnel when the server closes the connection.
+Port-forward speaks the websocket protocol `v4.channel.k8s.io` that kube-apiserver 1.37 proxies
+to the kubelet (data channel 0, error channel 1, each opened with a 2-byte port frame); it was
+checked against the local apiserver v1.37.2 + kwok's kubelet endpoint. The connection is ours:
+`KubeClient.dial` opens it like every other request (proxy-url, TLS with tls-server-name, the
+client certificate), the handshake carries the client's `Authorization` (asked from its
+credential provider, fleet.credentials: exec plugins, OIDC, token files; one refresh and retry
+after a 401) and its `Impersonate-*` headers, so a tunnel connects as the same user as
+`KubeClient`. From the `kubernetes` package only the channel framing is used
+(`kubernetes.stream.ws_client.PortForward`, over websocket-client's `WebSocket`). One websocket
+carries one TCP connection to the pod port (like one `kubectl port-forward` stream), so
+`PodHTTP` reuses it for keep-alive requests and opens a new tunnel when the server closes the
+connection.
 
 Everything here is thread-safe per object only: give each worker its own `PodHTTP`. `close()`
 may be called from another thread to abort a request in flight.
@@ -16,20 +21,26 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import re
 import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 
 from fleet import errors
 
+if TYPE_CHECKING:
+    from fleet.credentials import Auth
+    from fleet.kube import KubeClient
+
 _HANDSHAKE = re.compile(r"Handshake status (\d+)")
+# what the `kubernetes` package offers (the server picks v4 for port-forward)
+SUBPROTOCOLS = "v5.channel.k8s.io,v4.channel.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -52,11 +63,13 @@ class PortForwardError(errors.FleetError):
 
 
 def _api_error(exc: BaseException, namespace: str, pod: str) -> errors.FleetError:
-    """Map a failed websocket handshake (`ApiException(status=0, reason='Handshake status 403
-    …')`, whose __context__ is websocket-client's WebSocketBadStatusException) to our errors."""
+    """Map a failed websocket handshake (websocket-client's WebSocketBadStatusException, or
+    the `kubernetes` package's `ApiException(status=0, reason='Handshake status 403 …')`
+    wrapping one) to our errors."""
     from fleet.kube import status_error
 
-    inner = exc.__context__ or exc.__cause__
+    inner = exc if getattr(exc, "status_code", None) is not None else (
+        exc.__context__ or exc.__cause__)
     status = getattr(inner, "status_code", None)
     body = getattr(inner, "resp_body", None) or b""
     if status is None:
@@ -91,31 +104,72 @@ class Tunnel:
 
 
 class PortForwarder:
-    """Opens port-forward tunnels as the kubeconfig user (`--kubeconfig`, `--context`)."""
+    """Opens port-forward tunnels as a `KubeClient`'s user.
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
-        from kubernetes import client as k8s
-        from kubernetes import config as k8sconfig
+    `PortForwarder(kubeconfig, context)` resolves the kubeconfig like every fleet command
+    (fleet.kubeconfig); `PortForwarder(client=c)` (or `for_client(c)`) shares an existing
+    client's credentials, impersonation included, so an exec plugin is not run again.
+    """
 
-        cfg = k8s.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        try:
-            k8sconfig.load_kube_config(config_file=path, context=context,
-                                       client_configuration=cfg, persist_config=False)
-        except Exception as exc:  # ConfigException, yaml errors, missing files
-            raise errors.ConfigError(f"port-forward: cannot load kubeconfig {path}: {exc}") from exc
-        self._api = k8s.CoreV1Api(k8s.ApiClient(cfg))
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *,
+                 client: KubeClient | None = None, connect_timeout: float = 10.0) -> None:
+        if client is None:
+            from fleet.kube import KubeClient
+
+            client = KubeClient.from_kubeconfig(kubeconfig, context)
+        self.client = client
+        self.connect_timeout = connect_timeout
+
+    @classmethod
+    def for_client(cls, client: KubeClient) -> PortForwarder:
+        return cls(client=client)
 
     def open(self, namespace: str, pod: str, port: int) -> Tunnel:
-        from kubernetes.stream import portforward
+        from kubernetes.stream.ws_client import PortForward
+
+        from fleet.kube import collection_path
 
         t0 = time.perf_counter()
+        url = self.client.websocket_url(
+            f"{collection_path('v1', 'pods', namespace)}/{quote(pod, safe='')}/portforward",
+            {"ports": str(port)})
+        ws = self._websocket(url, namespace, pod)
+        return Tunnel(PortForward(ws, [port]), port, (time.perf_counter() - t0) * 1000)
+
+    def _websocket(self, url: str, namespace: str, pod: str) -> Any:
+        """The handshake as the client's user; after a 401, one refresh and one retry."""
+        from websocket import WebSocketBadStatusException, WebSocketException
+
+        creds = self.client.credentials
+        auth = creds.current()
+        for attempt in (0, 1):
+            try:
+                return self._handshake(url, auth)
+            except WebSocketBadStatusException as exc:
+                fresh = (creds.refresh(auth) if exc.status_code == 401 and attempt == 0
+                         and creds.refreshable else None)
+                if fresh is None:
+                    raise _api_error(exc, namespace, pod) from exc
+                auth = fresh
+            except (WebSocketException, OSError) as exc:
+                raise _api_error(exc, namespace, pod) from exc
+        raise AssertionError("unreachable")
+
+    def _handshake(self, url: str, auth: Auth) -> Any:
+        from websocket import WebSocket
+
+        sock = self.client.dial(auth, timeout=self.connect_timeout)
+        header = [f"{k}: {v}" for k, v in self.client.identity_headers(auth)]
+        header.append(f"Sec-WebSocket-Protocol: {SUBPROTOCOLS}")
+        ws = WebSocket(skip_utf8_validation=False)
         try:
-            pf = portforward(self._api.connect_get_namespaced_pod_portforward, pod, namespace,
-                             ports=str(port))
-        except Exception as exc:  # ApiException(status=0) wraps the handshake failure
-            raise _api_error(exc, namespace, pod) from exc
-        return Tunnel(pf, port, (time.perf_counter() - t0) * 1000)
+            ws.connect(url, socket=sock, header=header)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sock.close()
+            raise
+        ws.settimeout(None)  # the tunnel's reader thread blocks in select, not in a timeout
+        return ws
 
 
 @dataclass

@@ -11,6 +11,9 @@ its `reason` once. Rules:
   and, if the user may list namespaces, every namespace, each kept if an access review allows
   listing its Deployments. None left: `NoWatchableNamespace`, saying what to do.
 
+What "may list" means is a `Listing`: model Deployments by default (the TUI, `fleet ls`,
+`fleet undo-wave -A`); `fleet sweep ls -A` asks about its sweep-worker Jobs instead.
+
 `forbidden_by_namespace` tells which resource types a cache could not read, per namespace.
 """
 
@@ -33,6 +36,25 @@ FROM_CONFIG = "config file"
 FROM_CONTEXT = "the context's namespace"
 FROM_DISCOVERY = "discovered by access review"
 DENIED_ALL = "cannot list deployments in all namespaces (RBAC)"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The collection a user must be able to list for a namespace to count."""
+
+    group_version: str = "apps/v1"
+    resource: str = "deployments"
+    label_selector: str = f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"
+
+    @property
+    def group(self) -> str:
+        return self.group_version.rpartition("/")[0]  # "" for the core group ("v1")
+
+    def denied_all(self) -> str:
+        return f"cannot list {self.resource} in all namespaces (RBAC)"
+
+
+MODEL_DEPLOYMENTS = Listing()
 
 
 class ScopeClient(Protocol):
@@ -91,14 +113,16 @@ def resolve_scope(
     context_namespace: str | None,
     configured: Sequence[str] | None,
     config_file: str | None = None,
+    listing: Listing = MODEL_DEPLOYMENTS,
 ) -> WatchScope:
     """Decide what to watch (see the module docstring); may call the API (access reviews, one
-    namespace LIST). `config_file` names the config file in the error's hint."""
+    namespace LIST). `config_file` names the config file in the error's hint; `listing` is
+    what the user must be able to list (model Deployments unless told otherwise)."""
     if requested:
         return WatchScope(list(requested))
     if not all_namespaces:
         return WatchScope([context_namespace or "default"])
-    reviewer = _Reviewer(client)
+    reviewer = _Reviewer(client, listing)
     try:
         if reviewer.can_list(None):
             return WatchScope(None, cluster_wide=True)
@@ -140,10 +164,10 @@ def _fallback(client: ScopeClient, reviewer: _Reviewer, context_namespace: str |
         where = config_file or _default_config_file()
         detail = "; ".join(notes) or "no namespace allows it"
         raise NoWatchableNamespace(
-            f"{DENIED_ALL}, and no namespace to watch instead was found ({detail}): name "
-            f"them with -n NAMESPACE[,NAMESPACE...], or list them under `namespaces:` in "
-            f"{where}", status=403, reason="Forbidden")
-    reason = f"{DENIED_ALL}; watching {_by_source(watched, sources)}"
+            f"{reviewer.listing.denied_all()}, and no namespace to watch instead was found "
+            f"({detail}): name them with -n NAMESPACE[,NAMESPACE...], or list them under "
+            f"`namespaces:` in {where}", status=403, reason="Forbidden")
+    reason = f"{reviewer.listing.denied_all()}; watching {_by_source(watched, sources)}"
     if notes:
         reason += f" ({'; '.join(notes)})"
     return WatchScope(sorted(watched), reason)
@@ -165,26 +189,28 @@ def _default_config_file() -> str:
 
 
 class _Reviewer:
-    """May the user list model Deployments in a namespace (None: all of them)? Asked with a
+    """May the user list the `listing` in a namespace (None: all of them)? Asked with a
     SelfSubjectAccessReview; where those are not served or not allowed, with a LIST of one."""
 
-    def __init__(self, client: ScopeClient) -> None:
+    def __init__(self, client: ScopeClient, listing: Listing = MODEL_DEPLOYMENTS) -> None:
         self.client = client
+        self.listing = listing
         self.reviews = True
 
     def can_list(self, namespace: str | None) -> bool:
         from fleet.kube import collection_path
         from fleet.ops import access
 
+        what = self.listing
         if self.reviews:
             try:
-                return access.can_i(self.client, "list", "deployments", namespace or "")[0]
+                return access.can_i(self.client, "list", what.resource, namespace or "",
+                                    group=what.group)[0]
             except (Forbidden, NotFound):
                 self.reviews = False
         try:
-            self.client.get(collection_path("apps/v1", "deployments", namespace),
-                            {"limit": 1,
-                             "labelSelector": f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT}"})
+            self.client.get(collection_path(what.group_version, what.resource, namespace),
+                            {"limit": 1, "labelSelector": what.label_selector})
         except Forbidden:
             return False
         return True

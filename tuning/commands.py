@@ -12,14 +12,15 @@ import os
 import sys
 from typing import Any
 
-from fleet.commands import _client, _json, _run, parse_duration
+from fleet.commands import _client, _json, _run, add_impersonation, parse_duration
 
 
 def _target(p: argparse.ArgumentParser) -> None:
-    """-n/--context/--kubeconfig (no -o: `--output` names the model store here)."""
+    """-n/--context/--kubeconfig/--as… (no -o: `--output` names the model store here)."""
     p.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file (default: $KUBECONFIG)")
+    add_impersonation(p)
     p.add_argument("--json", dest="output", action="store_const", const="json",
                    default="table", help="print the result as JSON")
 

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fleet.commands import _client, _common, _json, _run, parse_duration
+from fleet.commands import _client, _common, _json, _run, cli_scope, parse_duration
 
 STORAGE_ENV = "FLEET_OPTUNA_STORAGE"
 
@@ -137,10 +137,15 @@ def _follow(client: Any, ns: str, name: str, timeout: Any) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from fleet.model import COMPONENT_LABEL, SWEEP_COMPONENT
+    from fleet.scope import Listing
     from tuning import sweeps
 
     client = _client(args)
-    rows = sweeps.list_sweeps(client, None if args.all_namespaces else client.namespace)
+    # -A: cluster-wide if RBAC allows listing the sweep Jobs, else namespace by namespace
+    sweep_jobs = Listing("batch/v1", "jobs", f"{COMPONENT_LABEL}={SWEEP_COMPONENT}")
+    namespaces = cli_scope(args, client, listing=sweep_jobs).namespaces
+    rows = [r for ns in (namespaces or [None]) for r in sweeps.list_sweeps(client, ns)]
     if args.output == "json":
         _json(rows)
         return 0

@@ -23,7 +23,7 @@ import orjson
 
 from fleet.derive import env_value, serving_container
 from fleet.errors import FleetError, NotFound
-from fleet.kube import collection_path
+from fleet.kube import KubeClient, collection_path
 from fleet.ops._common import get_deployment
 from fleet.ops.logs import selector_pods
 from fleet.portforward import HttpResponse, PodHTTP, PortForwarder
@@ -246,8 +246,16 @@ def serving_port(container: Obj) -> int:
     return int(ports[0]["containerPort"]) if ports else DEFAULT_PORT
 
 
+def _forwarder(client: Any, kubeconfig: str | None, context: str | None) -> PortForwarder:
+    """A tunnel maker as `client`'s user (its credentials and impersonation), else one built
+    from `kubeconfig`/`context` (a client that is not a `KubeClient`)."""
+    if isinstance(client, KubeClient):
+        return PortForwarder.for_client(client)
+    return PortForwarder(kubeconfig, context)
+
+
 def _http(namespace: str, pod: Obj, port: int, *, via: str, forwarder: PortForwarder | None,
-          kubeconfig: str | None, context: str | None, timeout: float,
+          client: Any, kubeconfig: str | None, context: str | None, timeout: float,
           scheme: str = "http") -> PodHTTP:
     name = pod["metadata"]["name"]
     if via == "pod-ip":
@@ -255,7 +263,7 @@ def _http(namespace: str, pod: Obj, port: int, *, via: str, forwarder: PortForwa
                        timeout=timeout, scheme=scheme)
     if via != "port-forward":
         raise FleetError(f"unknown via {via!r} (use one of {', '.join(VIAS)})")
-    fwd = forwarder or PortForwarder(kubeconfig, context)
+    fwd = forwarder or _forwarder(client, kubeconfig, context)
     return PodHTTP(namespace, name, port, forwarder=fwd, timeout=timeout, scheme=scheme)
 
 
@@ -312,8 +320,8 @@ def predict(client: Any, namespace: str, name: str, *, body: Any = None, example
     """One prediction against a Ready pod of deployment `name` (or `pod`).
 
     `body` is the JSON request (a dict, or bytes/str of JSON); with `example=True` it is built
-    from the model's metadata. The port-forward uses `forwarder`, else one made from
-    `kubeconfig`/`context` (pass the same ones the `client` was made from)."""
+    from the model's metadata. The port-forward uses `forwarder`, else one with `client`'s
+    credentials (`kubeconfig`/`context` only serve a client that is not a `KubeClient`)."""
     if protocol not in PROTOCOLS:
         raise FleetError(f"unknown protocol {protocol!r} (use v1 or v2)")
     if body is None and not example:
@@ -326,8 +334,8 @@ def predict(client: Any, namespace: str, name: str, *, body: Any = None, example
     _dep, p = choose_pod(client, namespace, name, pod)
     container = _container(p, None)
     port = serving_port(container)
-    with _http(namespace, p, port, via=via, forwarder=forwarder, kubeconfig=kubeconfig,
-               context=context, timeout=timeout) as conn:
+    with _http(namespace, p, port, via=via, forwarder=forwarder, client=client,
+               kubeconfig=kubeconfig, context=context, timeout=timeout) as conn:
         model = model or model_name_of(container, conn)
         if body is None:
             body = example_input(conn, model, protocol)
@@ -368,8 +376,8 @@ def probe_now(client: Any, namespace: str, pod: str, *, container: str | None = 
     headers.setdefault("User-Agent", "kube-probe/1.37")
     headers.setdefault("Accept", "*/*")
     limit = timeout if timeout is not None else float(probe.get("timeoutSeconds") or 1)
-    with _http(namespace, p, port, via=via, forwarder=forwarder, kubeconfig=kubeconfig,
-               context=context, timeout=limit, scheme=scheme) as conn:
+    with _http(namespace, p, port, via=via, forwarder=forwarder, client=client,
+               kubeconfig=kubeconfig, context=context, timeout=limit, scheme=scheme) as conn:
         resp = conn.request("GET", path, headers=headers)
     return ProbeResult(
         namespace=namespace, pod=pod, container=c.get("name", ""),

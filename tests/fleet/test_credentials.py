@@ -514,19 +514,89 @@ def test_impersonation_from_kubeconfig_and_flags(tmp_path: Path) -> None:
         load_credentials(kc, as_groups=["x"])
 
 
-def test_as_flags_reach_every_client_built_by_the_command(tmp_path: Path) -> None:
-    from fleet import kubeconfig
+class _WhoAmI(BaseHTTPRequestHandler):
+    """Answers every GET with the impersonation headers it got."""
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps({"user": self.headers.get("Impersonate-User"),
+                           "groups": self.headers.get_all("Impersonate-Group") or [],
+                           "uid": self.headers.get("Impersonate-Uid"),
+                           "auth": self.headers.get("Authorization")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def whoami_server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _WhoAmI)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_as_flags_are_arguments_of_the_client_the_command_builds(tmp_path: Path,
+                                                                 whoami_server: str) -> None:
+    from fleet import commands
     from fleet.cli import build_parser
 
-    kc = _user_kubeconfig(tmp_path / "kc", {"token": "t"})
-    parser = build_parser()
-    args = parser.parse_args(["ls", "--kubeconfig", kc, "--as", "bob", "--as-group", "a",
-                              "--as-group", "b"])
-    assert (args.as_user, args.as_groups) == ("bob", ["a", "b"])
-    imp = load_credentials(kc).impersonate
-    assert (imp.user, imp.groups) == ("bob", ("a", "b"))
-    build_parser().parse_args(["ls", "--kubeconfig", kc])  # a new command line: forgotten
-    assert kubeconfig.cli_impersonation == {} and load_credentials(kc).impersonate is None
+    kc = _user_kubeconfig(tmp_path / "kc", {"token": "t"}, {"server": whoami_server})
+    args = build_parser().parse_args(["ls", "--kubeconfig", kc, "--as", "bob", "--as-group", "a",
+                                      "--as-group", "b", "--as-uid", "42"])
+    assert (args.as_user, args.as_groups, args.as_uid) == ("bob", ["a", "b"], "42")
+    bob = commands._client(args)
+    assert bob.get("/version") == {"user": "bob", "groups": ["a", "b"], "uid": "42",
+                                   "auth": "Bearer t"}
+    # a later command line without the flags: no impersonation, and bob's client unchanged
+    plain = commands._client(build_parser().parse_args(["ls", "--kubeconfig", kc]))
+    assert plain.creds.impersonate is None
+    assert plain.get("/version")["user"] is None and bob.get("/version")["user"] == "bob"
+    # the commands outside fleet.commands take them too
+    for argv in (["logs", "m", "--as", "carol"], ["predict", "m", "--example", "--as", "carol"],
+                 ["deploy", "m", "--model-uri", "hdfs:///m", "--as", "carol"],
+                 ["retrain", "m", "--as", "carol"], ["sweep", "ls", "--as", "carol"]):
+        parsed = build_parser().parse_args([*argv, "--kubeconfig", kc])
+        assert commands._client(parsed).creds.impersonate.user == "carol", argv
+    with pytest.raises(ConfigError, match="without impersonating a user"):
+        commands._client(build_parser().parse_args(["ls", "--kubeconfig", kc,
+                                                    "--as-group", "x"]))
+
+
+def test_two_clients_with_different_impersonation_do_not_affect_each_other(
+        tmp_path: Path, whoami_server: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fleet.kube import KubeClient
+
+    kc = _user_kubeconfig(tmp_path / "kc", {"token": "t", "as": "from-kubeconfig",
+                                            "as-groups": ["kc-group"]},
+                          {"server": whoami_server})
+    clients = {
+        "bob": KubeClient.from_kubeconfig(kc, as_user="bob", as_groups=["team-a"]),
+        "carol": KubeClient.from_kubeconfig(kc, as_user="carol"),
+        "kubeconfig": KubeClient.from_kubeconfig(kc),
+    }
+    want = {"bob": ("bob", ["team-a"]), "carol": ("carol", ["kc-group"]),
+            "kubeconfig": ("from-kubeconfig", ["kc-group"])}
+
+    def ask(name: str) -> tuple[str, tuple[str, list[str]]]:
+        doc = clients[name].get("/version")
+        return name, (doc["user"], doc["groups"])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(ask, [n for _ in range(20) for n in clients]))
+    assert len(answers) == 60
+    assert all(got == want[name] for name, got in answers), answers
+    # headers of a port-forward handshake come from the same place
+    assert clients["carol"].identity_headers(cr.bearer("x")) == [
+        ("Authorization", "Bearer x"), ("Impersonate-User", "carol"),
+        ("Impersonate-Group", "kc-group")]
 
 
 @pytest.mark.parametrize(("url", "ok"), [("socks5://127.0.0.1:1080", True),

@@ -311,6 +311,13 @@ def test_impersonation_allowed_and_denied(cluster, namespace, tmp_path):
         KubeClient.from_kubeconfig(kc, as_user=bob, as_groups=["system:masters"]).get(pods)
     assert info.value.message == kubectl_error(cluster, kc, "get", "pods", "-n", namespace,
                                                "--as", bob, "--as-group", "system:masters")
+    # A tunnel impersonates like the client it comes from: bob (view) may not port-forward.
+    from fleet.portforward import PortForwarder
+
+    with pytest.raises(Forbidden) as info:
+        PortForwarder.for_client(as_bob).open(namespace, "nosuch", 8080)
+    assert f'User "{bob}" cannot' in info.value.message, info.value.message
+    assert "pods/portforward" in info.value.message
     # The CLI flags.
     ok = fleet(cluster, "ls", "-n", namespace, "--as", bob, kubeconfig=kc)
     assert ok.returncode == 0, ok.stderr
@@ -483,3 +490,69 @@ def test_tls_server_name_and_insecure_skip_tls_verify(cluster, webhook, tmp_path
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
         "users": [{"name": "u", "user": {"token": token}}]}))
     assert whoami(KubeClient.from_kubeconfig(str(kc)))["username"] == "insecure-user"
+
+
+# --- port-forward: the same credentials path ------------------------------------------------
+
+def test_port_forward_as_an_exec_plugin_user_through_a_proxy(cluster, webhook, namespace,
+                                                             tmp_path):
+    """The tunnel authenticates with the exec plugin's token (a 401 on the handshake runs the
+    plugin again), dials through proxy-url (HTTP CONNECT and SOCKS5) with tls-server-name, and
+    `probe_now` without a forwarder shares the client's credentials."""
+    from fleet.ops import predict as ops
+    from fleet.portforward import PodHTTP, PortForwarder
+    from tests.fixtures.cluster import wait_for
+    from tests.tui.test_tui_cluster import runner_dep
+
+    user = f"pf-user-{namespace}"
+    cluster.apply([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "pf", "namespace": namespace},
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+                   {"apiGroups": [""], "resources": ["pods/portforward"],
+                    "verbs": ["get", "create"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "pf", "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pf"},
+         "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]},
+        runner_dep("pf", namespace),
+    ])
+
+    def ready_pod() -> str | None:
+        for p in cluster.get_json("pods", "-n", namespace, "-l", "app=pf")["items"]:
+            if any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in p["status"].get("conditions", [])):
+                return p["metadata"]["name"]
+        return None
+
+    pod = wait_for(ready_pod, timeout=90, what="the runner pod Ready")
+    wait_for(lambda: cluster.kubectl_run("auth", "can-i", "create", "pods", "--subresource",
+                                         "portforward", "-n", namespace, "--as", user,
+                                         check=False).stdout.strip() == "yes",
+             timeout=30, what="the Role in effect")
+    good = webhook.allow(user)
+    revoked = f"revoked-{uuid.uuid4().hex}"
+    for kind in ("http", "socks5"):
+        proxy = Proxy(kind)
+        try:
+            d = tmp_path / kind
+            script = write_plugin(d, [revoked, good])
+            kc = exec_kubeconfig(tmp_path / f"{kind}.kc", cluster.server, str(script),
+                                 plugin_dir=d, ca=cluster.ca_cert,
+                                 cluster_extra={"proxy-url": proxy.url,
+                                                "tls-server-name": "kubernetes"})
+            fwd = PortForwarder(kc)  # its first request is the handshake: 401, then retry
+            with PodHTTP(namespace, pod, 8080, forwarder=fwd, timeout=10) as conn:
+                resp = conn.request("GET", "/ready")
+                assert resp.status == 200 and resp.json() == {"ready": True, "path": "/ready"}
+                assert conn.request("GET", "/again").json()["path"] == "/again"
+            assert len(plugin_calls(d)) == 2
+            assert webhook.seen.index(revoked) < len(webhook.seen) - 1
+            assert proxy.targets and set(proxy.targets) == {urlsplit(cluster.server).netloc}
+            client = KubeClient.from_kubeconfig(kc)
+            res = ops.probe_now(client, namespace, pod)  # a tunnel with the client's token
+            assert (res.ok, res.status, res.via) == (True, 200, "port-forward")
+            assert len(plugin_calls(d)) == 3  # this client's own run; its tunnel shares it
+        finally:
+            proxy.shutdown()
+            proxy.server_close()

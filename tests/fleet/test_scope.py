@@ -326,3 +326,116 @@ def test_ls_says_a_forbidden_type_once_for_its_namespace(monkeypatch, capsys):
     lines = err.splitlines()
     assert lines[0].startswith("cannot list deployments in all namespaces (RBAC); watching")
     assert lines[1:] == ["warning: cronjobs forbidden in team-b (RBAC); shown without them"]
+
+
+# --- `fleet undo-wave -A` and `fleet sweep ls -A` narrowed by RBAC (in-memory API) ------------
+
+def _wave_api() -> FakeApi:
+    """team-a and team-b readable, `secret` not, each with a deployment rolled out recently."""
+    import copy
+
+    from tests.fleet.objects import history_set
+
+    api = FakeApi()
+    for ns, name in (("team-a", "ranker"), ("team-b", "tagger"), ("secret", "hidden")):
+        dep, rss = history_set()
+        dep["metadata"].update(name=name, namespace=ns)
+        api.lists[collection_path("apps/v1", "deployments", ns)] = [dep]
+        api.lists[collection_path("apps/v1", "replicasets", ns)] = copy.deepcopy(rss)
+    api.lists["/api/v1/namespaces"] = [{"metadata": {"name": n}}
+                                       for n in ("secret", "team-a", "team-b")]
+    api.denied = lambda attrs: attrs["namespace"] not in ("team-a", "team-b")  # type: ignore
+    return api
+
+
+def _undo_wave(monkeypatch, capsys, api: FakeApi, *argv: str) -> tuple[int, str, str]:
+    monkeypatch.setenv("FLEET_CONFIG", "")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-fleet-test")
+    monkeypatch.setattr(commands, "_client", lambda args: api)
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command"))
+    # no --yes and no terminal: lists the candidates, then refuses (nothing is changed)
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: False))
+    rc = commands.cmd_undo_wave(parser.parse_args(["undo-wave", "--since", "100000h", *argv]))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_undo_wave_all_namespaces_falls_back_to_the_namespaces_the_user_can_read(monkeypatch,
+                                                                                capsys):
+    api = _wave_api()
+    rc, out, err = _undo_wave(monkeypatch, capsys, api, "-A")
+    assert rc == 1  # refused without --yes
+    rows = [line.split()[:2] for line in out.splitlines()[1:]]
+    assert rows[0] == ["NAMESPACE", "NAME"]
+    assert sorted(rows[1:]) == [["team-a", "ranker"], ["team-b", "tagger"]]
+    lines = err.splitlines()
+    assert lines[0] == ("cannot list deployments in all namespaces (RBAC); watching team-a, "
+                        "team-b (discovered by access review) (no access to ns1 (the context's "
+                        "namespace))")
+    assert err.count("cannot list deployments in all namespaces") == 1
+    assert lines[1:] == ["error: refusing to roll back without confirmation: pass --yes"]
+    listed = [p for m, p in api.calls if m == "LIST"]
+    assert collection_path("apps/v1", "deployments") not in listed  # never cluster-wide
+    assert collection_path("apps/v1", "deployments", "secret") not in listed
+    assert not [p for m, p in api.calls if m == "PATCH"]
+
+
+def test_undo_wave_with_cluster_wide_rights_or_one_namespace_asks_nothing_new(monkeypatch,
+                                                                             capsys):
+    api = _wave_api()
+    api.denied = lambda attrs: False  # type: ignore[method-assign]
+    rc, out, err = _undo_wave(monkeypatch, capsys, api, "-A")
+    assert "RBAC" not in err and "No model deployment" in err  # cluster-wide list: empty
+    assert ("LIST", collection_path("apps/v1", "deployments")) in api.calls
+    api = _wave_api()
+    api.namespace = "team-a"
+    rc, out, err = _undo_wave(monkeypatch, capsys, api)  # no -A: the context's namespace
+    assert not [m for m, _ in api.calls if m == "POST"]  # no access review
+    assert "RBAC" not in err
+
+
+def _sweep_job(ns: str, name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns,
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {}, "status": {}}
+
+
+def test_sweep_ls_all_namespaces_falls_back_by_the_rights_on_jobs(monkeypatch, capsys):
+    from tuning import sweep_commands
+
+    api = FakeApi()
+    for ns in ("team-a", "team-b", "secret"):
+        api.objects[collection_path("batch/v1", "jobs", ns)] = {
+            "items": [_sweep_job(ns, f"sweep-{ns}")]}
+    api.lists["/api/v1/namespaces"] = [{"metadata": {"name": n}}
+                                       for n in ("secret", "team-a", "team-b")]
+    asked: list[tuple[str, str, str]] = []
+
+    def denied(attrs: dict[str, Any]) -> bool:
+        asked.append((attrs["group"], attrs["resource"], attrs["namespace"]))
+        return attrs["namespace"] not in ("team-a", "team-b")
+
+    api.denied = denied  # type: ignore[method-assign]
+    monkeypatch.setenv("FLEET_CONFIG", "")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-fleet-test")
+    monkeypatch.setattr(sweep_commands, "_client", lambda args: api)
+    parser = argparse.ArgumentParser()
+    sweep_commands.register(parser.add_subparsers(dest="command"))
+    rc = sweep_commands.cmd_ls(parser.parse_args(["sweep", "ls", "-A"]))
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert [line.split()[:2] for line in out.splitlines()] == [
+        ["NAMESPACE", "NAME"], ["team-a", "sweep-team-a"], ["team-b", "sweep-team-b"]]
+    assert err == ("cannot list jobs in all namespaces (RBAC); watching team-a, team-b "
+                   "(discovered by access review) (no access to ns1 (the context's "
+                   "namespace))\n")
+    assert {(g, r) for g, r, _ in asked} == {("batch", "jobs")}
+    assert ("GET", collection_path("batch/v1", "jobs")) not in api.calls
+    # without -A: the context's namespace, no review
+    asked.clear()
+    api.namespace = "team-a"
+    rc = sweep_commands.cmd_ls(parser.parse_args(["sweep", "ls", "-o", "json"]))
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == "" and asked == []
+    assert [r["name"] for r in json.loads(out)] == ["sweep-team-a"]

@@ -277,3 +277,35 @@ def test_ls_watch_all_namespaces_follows_both_namespaces_and_says_it_once(teams:
     assert err.count("cannot list deployments in all namespaces (RBAC); watching") == 1
     assert err.count(f"warning: cronjobs forbidden in {teams.ns_b} (RBAC)") == 1
     assert "Error from server" not in err, err
+
+
+def test_undo_wave_all_namespaces_as_a_restricted_user(teams: Teams):
+    """alice may list Deployments and ReplicaSets in ns-a and ns-b only: `undo-wave -A` looks
+    there (it says so once) instead of failing on the cluster-wide LIST."""
+    cluster = teams.cluster
+    cluster.apply(model_deployment("ranker", teams.ns_a, version=2, replicas=1))
+    wait_for(lambda: (cluster.get_json("deployment", "ranker", "-n", teams.ns_a)["metadata"]
+                      .get("annotations") or {}).get("deployment.kubernetes.io/revision") == "2",
+             timeout=60, what="ranker at revision 2")
+    kc = teams.kubeconfig(teams.alice, teams.ns_a)
+    config = teams.config(f"namespaces: [{teams.ns_b}]\n")
+    res = subprocess.run([sys.executable, "-m", "fleet.cli", "undo-wave", "-A", "--since", "1h"],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                         env=teams.env(kc, config))
+    assert res.returncode == 1  # no --yes and no terminal: listed, nothing changed
+    lines = res.stdout.splitlines()
+    assert lines[0] == "These 1 deployment(s) will be rolled back:"
+    assert [r.split()[:4] for r in lines[1:]] == [["NAMESPACE", "NAME", "REVISION", "BACK"],
+                                                  [teams.ns_a, "ranker", "2", "1"]]
+    assert res.stderr == (
+        f"cannot list deployments in all namespaces (RBAC); watching {teams.ns_b} (config "
+        f"file), {teams.ns_a} (the context's namespace) (cannot list namespaces to discover "
+        "others)\n"
+        "error: refusing to roll back without confirmation: pass --yes\n")
+    # the user without any rights: kubectl-like advice, not a cluster-wide 403
+    res = subprocess.run([sys.executable, "-m", "fleet.cli", "undo-wave", "-A", "--since", "1h"],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                         env=teams.env(teams.kubeconfig(teams.nobody)))
+    assert res.returncode == 1
+    assert res.stderr.startswith("error: cannot list deployments in all namespaces (RBAC), and "
+                                 "no namespace to watch instead was found"), res.stderr
