@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy fleet
+	$(VENV)/bin/mypy fleet tui
 
 # Builds (or finds) the control-plane binaries; cached outside the repo.
 cluster-build: setup
@@ -26,7 +26,7 @@ cluster-build: setup
 
 test: setup cluster-build
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy fleet
+	$(VENV)/bin/mypy fleet tui
 	NO_PROXY=127.0.0.1,localhost $(PY) -m pytest -q -ra
 
 demo: setup cluster-build

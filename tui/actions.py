@@ -5,12 +5,14 @@ Mixed into `FleetApp`; every API call runs in a thread worker and comes back as 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 
 from fleet.model import ModelDeployment
+from tui.backend import connected
 from tui.messages import ActionFinished, DeployFinished, DeployProgress
 from tui.plans import (
     Plan,
@@ -25,6 +27,19 @@ from tui.plans import (
 from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
 from tui.screens.deploy import DeployFormScreen, DeployProgressScreen, plan_lines
 from tui.screens.picker import PickerScreen
+from tui.widgets.progress import RolloutProgress
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from fleet.ops.deploy import DeployResult, DeploySpec
+    from tui.backend import Backend
+    from tui.screens.main import MainScreen
+    from tui.view import Key, TableModel
+
+    AppBase = App[None]  # the mixins are only ever mixed into FleetApp, an App
+else:
+    AppBase = object
 
 UNDO_WINDOWS = [("5m", "last 5 minutes"), ("15m", "last 15 minutes"), ("30m", "last 30 minutes"),
                 ("1h", "last hour"), ("3h", "last 3 hours"), ("24h", "last 24 hours")]
@@ -43,10 +58,17 @@ def error_text(exc: BaseException) -> str:
 
 
 
-class ActionsMixin:
+class ActionsMixin(AppBase):
     """Needs the app's `backend`, `deployments`, `main`, `target_records`, `_refuse`."""
 
-    backend: Any
+    backend: Backend | None
+    deployments: TableModel[Key]
+    main: MainScreen
+
+    if TYPE_CHECKING:  # FleetApp's
+        def target_records(self) -> list[ModelDeployment]: ...
+        def _refuse(self, action: str) -> bool: ...
+        def call_later_safe(self, fn: Callable[..., Any], *args: Any) -> None: ...
 
     def action_rollback(self) -> None:
         if self._refuse("rollback"):
@@ -60,7 +82,7 @@ class ActionsMixin:
     @work(thread=True, exit_on_error=False, group="plan")
     def plan_rollback(self, dep: ModelDeployment, to_revision: int) -> None:
         try:
-            generation, history = self.backend.history(dep.namespace, dep.name)
+            generation, history = connected(self.backend).history(dep.namespace, dep.name)
             plan = rollback_plan(dep, history, to_revision, generation)
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot roll back", severity="error")
@@ -75,7 +97,7 @@ class ActionsMixin:
 
         def read(dep: ModelDeployment) -> Any:
             try:
-                return self.backend.history(dep.namespace, dep.name)
+                return connected(self.backend).history(dep.namespace, dep.name)
             except Exception as exc:  # noqa: BLE001 - shown on the target's line
                 return exc
 
@@ -146,13 +168,18 @@ class ActionsMixin:
     def action_undo_wave(self) -> None:
         if self._refuse("undo_wave"):
             return
+
+        def picked(window: str | None) -> None:
+            if window:
+                self.plan_undo(window)
+
         self.push_screen(PickerScreen("Undo rollouts started within…", UNDO_WINDOWS, "15m"),
-                         lambda w: w and self.plan_undo(w))
+                         picked)
 
     @work(thread=True, exit_on_error=False, group="plan")
     def plan_undo(self, window: str) -> None:
         try:
-            candidates = self.backend.undo_candidates(_duration(window))
+            candidates = connected(self.backend).undo_candidates(_duration(window))
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot list recent rollouts", severity="error")
             return
@@ -164,20 +191,24 @@ class ActionsMixin:
         if not plan.targets:
             self.push_screen(ConfirmScreen(plan.title, plan.lines, "OK", danger=False))
             return
-        self.push_screen(ConfirmScreen(plan.title, plan.lines),
-                         lambda ok: ok and self.execute(plan))
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.execute(plan)
+
+        self.push_screen(ConfirmScreen(plan.title, plan.lines), answered)
 
     @work(thread=True, exit_on_error=False, group="action")
     def execute(self, plan: Plan) -> None:
         from tui.execute import run_plan
 
-        results = run_plan(self.backend, plan)
+        results = run_plan(connected(self.backend), plan)
         self.post_message(ActionFinished(plan.title, results, plan.targets))
 
     def on_action_finished(self, message: ActionFinished) -> None:
         ok = [r.line for r in message.results if r.ok]
         failed = [r.line for r in message.results if not r.ok]
-        self.main.query_one("#progress").watch_keys(
+        self.main.query_one("#progress", RolloutProgress).watch_keys(
             [r.key for r in message.results if r.ok], self.deployments.records)
         if len(message.results) == 1 and not failed:
             self.notify(ok[0], title="done")
@@ -198,41 +229,57 @@ class DeployState:
         self.done = False
 
 
-class DeployMixin:
+class DeployMixin(AppBase):
     """`D`: the deploy form, its confirmation, and the deploy itself in a worker."""
 
-    backend: Any
+    backend: Backend | None
+    deployments: TableModel[Key]
+    main: MainScreen
+    deploys: dict[Key, DeployState]
+
+    if TYPE_CHECKING:  # FleetApp's
+        def refuse(self, action: str) -> bool: ...
+        def deploy_namespace(self) -> str: ...
 
     def action_deploy(self) -> None:
         if self.refuse("deploy"):
             return
         ns = self.deploy_namespace()
 
-        def got(checked: tuple[Any, Any] | None) -> None:
+        def got(checked: tuple[DeploySpec, DeployResult] | None) -> None:
             if checked is None:
                 return
             spec, dry = checked
+
+            def answered(ok: bool | None) -> None:
+                if ok:
+                    self.start_deploy(spec)
+
             self.push_screen(ConfirmScreen(f"Deploy {spec.namespace}/{spec.name}?",
                                            plan_lines(spec, dry), "Deploy", danger=False),
-                             lambda ok: ok and self.start_deploy(spec))
+                             answered)
 
         self.push_screen(DeployFormScreen(ns), got)
 
-    def start_deploy(self, spec: Any) -> None:
+    def start_deploy(self, spec: DeploySpec) -> None:
         key = (spec.namespace, spec.name)
         self.deploys[key] = DeployState()
         self.push_screen(DeployProgressScreen(key, []))
         self.run_deploy(spec)
 
     @work(thread=True, exit_on_error=False, group="deploy")
-    def run_deploy(self, spec: Any) -> None:
+    def run_deploy(self, spec: DeploySpec) -> None:
         key = (spec.namespace, spec.name)
+
+        def said(line: str) -> None:
+            self.post_message(DeployProgress(key, "message", line))
+
+        def progressed(line: str) -> None:
+            self.post_message(DeployProgress(key, "progress", line))
+
         try:
-            result = self.backend.deploy(
-                spec, on_message=lambda line: self.post_message(
-                    DeployProgress(key, "message", line)),
-                on_progress=lambda line: self.post_message(
-                    DeployProgress(key, "progress", line)))
+            result = connected(self.backend).deploy(spec, on_message=said,
+                                                    on_progress=progressed)
         except Exception as exc:  # noqa: BLE001 - shown on the progress screen and notified
             self.post_message(DeployFinished(key, error=error_text(exc)))
             return
@@ -247,8 +294,8 @@ class DeployMixin:
         screen = self._deploy_screen(message.key)
         if message.kind == "progress":
             if not state.progress:  # the objects exist: follow the Deployment in the panel
-                self.main.query_one("#progress").watch_keys([message.key],
-                                                            self.deployments.records)
+                self.main.query_one("#progress", RolloutProgress).watch_keys(
+                    [message.key], self.deployments.records)
             state.progress = message.line
             if screen is not None:
                 screen.set_progress(message.line)

@@ -6,9 +6,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -18,9 +18,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from fleet.model import SWEEP_COMPONENT, ConnectionState, ModelDeployment
+from fleet.model import SWEEP_COMPONENT, ConnectionState, ModelDeployment, TrainingJob
 from tui.actions import ActionsMixin, DeployMixin, DeployState, error_text
-from tui.backend import PERMISSIONS
+from tui.backend import PERMISSIONS, Backend, connected
 from tui.coalesce import ChangeBuffer
 from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, utcnow
 from tui.messages import BackendReady, ChangesPending, PermissionsChecked
@@ -29,9 +29,17 @@ from tui.screens.picker import PickerScreen
 from tui.sweep_actions import SWEEP_ACTIONS, SweepActionsMixin
 from tui.sweep_render import SWEEP_COLUMNS
 from tui.view import Key, TableModel
+from tui.widgets.banner import ConnectionBanner
+from tui.widgets.fleet_table import FleetTable
+from tui.widgets.progress import RolloutProgress
+
+if TYPE_CHECKING:
+    from fleet.scope import WatchScope
+    from tui.sweep_actions import CliRun
+    from tui.terminal import TerminalRunner
 
 log = logging.getLogger(__name__)
-Factory = Callable[[str | None, list[str] | None], Any]
+Factory = Callable[[str | None, list[str] | None], Backend]  # (context, namespaces)
 MIN_APPLY_INTERVAL = 0.1  # seconds between two table batches (≈10 Hz at most)
 WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
                  *SWEEP_ACTIONS}
@@ -84,12 +92,14 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         self.readonly = readonly
         self.age_refresh_s = age_refresh_s
         self.start_view = start_view
-        self.backend: Any = None
+        self.backend: Backend | None = None
         self.clock = clock
-        self.deployments = TableModel(DEPLOYMENT_COLUMNS, now=clock)
-        self.jobs = TableModel(JOB_COLUMNS, now=clock)
-        self.schedules = TableModel(SCHEDULE_COLUMNS, now=clock)  # re-training CronJobs
-        self.sweeps = TableModel(SWEEP_COLUMNS, now=clock)  # the sweep-worker Jobs of `jobs`
+        self.deployments: TableModel[Key] = TableModel(DEPLOYMENT_COLUMNS, now=clock)
+        self.jobs: TableModel[Key] = TableModel(JOB_COLUMNS, now=clock)
+        # re-training CronJobs
+        self.schedules: TableModel[Key] = TableModel(SCHEDULE_COLUMNS, now=clock)
+        # the sweep-worker Jobs of `jobs`
+        self.sweeps: TableModel[Key] = TableModel(SWEEP_COLUMNS, now=clock)
         self.buffer = ChangeBuffer(lambda: self.post_message(ChangesPending()))
         self.connection: ConnectionState | None = ConnectionState.CONNECTING
         self.connection_error: str | None = None
@@ -104,16 +114,22 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         self.main = MainScreen(self.deployments, self.jobs, self.schedules, self.sweeps)
         self.ready_at: float | None = None  # monotonic time of the first full table
         self.deploys: dict[Key, DeployState] = {}
-        self.cli_runs: dict[int, Any] = {}  # sweep actions: `fleet sweep …` subprocesses
+        self.cli_runs: dict[int, CliRun] = {}  # sweep actions: `fleet sweep …` subprocesses
         self._cli_seq = 0
+        self.terminal_runner: TerminalRunner | None = None  # while mounted
+        self._restore_terminal: Callable[[], None] | None = None
 
     # -- start-up ------------------------------------------------------------------
     def on_mount(self) -> None:
+        from tui import terminal
+
+        # exec plugins that need the terminal (interactiveMode Always) get it: suspended app
+        self._restore_terminal = terminal.install(self)
         self.push_screen(self.main)
 
     def main_ready(self) -> None:
         """Called by MainScreen once composed: show the banner and connect."""
-        self.main.query_one("#banner").show_state(ConnectionState.CONNECTING)
+        self.main.query_one("#banner", ConnectionBanner).show_state(ConnectionState.CONNECTING)
         self._show_context()
         self.connect()
         if self.start_view != "deployments":
@@ -121,9 +137,9 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         if self.age_refresh_s:
             self.set_interval(self.age_refresh_s, self._refresh_ages)
 
-    def _scope(self) -> Any:
+    def _scope(self) -> WatchScope | None:
         """The backend's `fleet.scope.WatchScope` (what RBAC let it watch), if it has one."""
-        return getattr(self.backend, "scope", None)
+        return self.backend.scope if self.backend is not None else None
 
     def scope_label(self) -> str:
         if self.namespaces:
@@ -132,7 +148,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         return ",".join(scope.namespaces) if scope is not None and scope.namespaces else "all"
 
     def _show_context(self) -> None:
-        ctx = getattr(self.backend, "context", None) or self.context_name or "current context"
+        ctx = (self.backend.context if self.backend is not None else None) \
+            or self.context_name or "current context"
         scope = self._scope()
         label = scope.label() if not self.namespaces and scope is not None else None
         text = Text.assemble(("context: ", "dim"), (str(ctx), "bold"), ("   namespace: ", "dim"),
@@ -165,7 +182,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             self.notify(scope.reason, title="watching some namespaces", timeout=10)
         if message.error:
             self.connection_error = message.error
-            banner = self.main.query_one("#banner")
+            banner = self.main.query_one("#banner", ConnectionBanner)
             banner.show_state(ConnectionState.RECONNECTING, message.error)
             self.notify(message.error, title="cannot connect", severity="error", timeout=10)
 
@@ -196,7 +213,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         with self.batch_update():
             if batch.deployments or batch.deployments_deleted:
                 ops = self.deployments.apply(batch.deployments.values(), batch.deployments_deleted)
-                main.query_one("#dep-table").apply(ops)
+                main.query_one("#dep-table", FleetTable).apply(ops)
                 for key, rec in batch.deployments.items():
                     hist = self.ready_history.get(key)
                     if hist is None:
@@ -205,23 +222,25 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
                         hist.append(rec.ready)
                 for key in batch.deployments_deleted:
                     self.ready_history.pop(key, None)
-                main.query_one("#progress").observe(batch.deployments)
+                main.query_one("#progress", RolloutProgress).observe(batch.deployments)
             if batch.jobs or batch.jobs_deleted:
-                main.query_one("#job-table").apply(self.jobs.apply(batch.jobs.values(),
-                                                                   batch.jobs_deleted))
+                main.query_one("#job-table", FleetTable).apply(
+                    self.jobs.apply(batch.jobs.values(), batch.jobs_deleted))
                 sweeps = [j for j in batch.jobs.values() if j.kind == SWEEP_COMPONENT]
                 gone = [k for k in batch.jobs_deleted if k in self.sweeps.records] + [
                     j.key for j in batch.jobs.values()
                     if j.kind != SWEEP_COMPONENT and j.key in self.sweeps.records]
                 if sweeps or gone:
-                    main.query_one("#sweep-table").apply(self.sweeps.apply(sweeps, gone))
+                    main.query_one("#sweep-table", FleetTable).apply(
+                        self.sweeps.apply(sweeps, gone))
             if batch.schedules or batch.schedules_deleted:
-                main.query_one("#schedule-table").apply(
+                main.query_one("#schedule-table", FleetTable).apply(
                     self.schedules.apply(batch.schedules.values(), batch.schedules_deleted))
             if batch.connection is not None:
                 self.connection = batch.connection
                 self.connection_error = batch.error
-                main.query_one("#banner").show_state(batch.connection, batch.error)
+                main.query_one("#banner", ConnectionBanner).show_state(batch.connection,
+                                                                       batch.error)
                 if batch.connection is ConnectionState.SYNCED and self.ready_at is None:
                     self.ready_at = time.monotonic()
             main.update_titles()
@@ -242,16 +261,15 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     def _update_forbidden(self) -> None:
         """Show on the perm line which resource types RBAC hides in which namespace (once per
         change, not a 403 per retry)."""
-        lines = getattr(self.backend, "forbidden_lines", None)
-        text = "; ".join(lines()) if lines is not None else ""
+        backend = self.backend
+        text = "; ".join(backend.forbidden_lines()) if backend is not None else ""
         if text != self._forbidden_text:
             self._forbidden_text = text
             self.refresh_permissions_view()
 
     def _tell_rows_shown(self) -> None:
-        shown = getattr(self.backend, "rows_shown", None)
-        if shown is not None:
-            shown()
+        if self.backend is not None:
+            self.backend.rows_shown()
 
     def _refresh_ages(self) -> None:
         if self._shutting_down():
@@ -262,7 +280,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         if any(not o.is_empty() for o, _ in ops):
             with self.batch_update():
                 for o, table in ops:
-                    self.main.query_one(table).apply(o)
+                    self.main.query_one(table, FleetTable).apply(o)
 
     # -- permissions -----------------------------------------------------------------
     def _check_new_namespaces(self, namespaces: set[str]) -> None:
@@ -276,12 +294,12 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     @work(thread=True, exit_on_error=False, group="rbac")
     def check_permissions(self, todo: list[tuple[str, str]]) -> None:
         answers: dict[tuple[str, str], tuple[bool | None, str]] = {}
-        asked: dict[tuple[str, tuple], tuple[bool | None, str]] = {}
+        asked: dict[tuple[str, tuple[str, str, str | None]], tuple[bool | None, str]] = {}
         for ns, action in todo:
             spec = PERMISSIONS[action]
             if (ns, spec) not in asked:
                 try:
-                    asked[(ns, spec)] = self.backend.can_i(action, ns)
+                    asked[(ns, spec)] = connected(self.backend).can_i(action, ns)
                 except Exception as exc:  # noqa: BLE001 - unknown: left enabled, and said so
                     asked[(ns, spec)] = (None, f"unknown, check failed: {error_text(exc)}")
             answers[(ns, action)] = asked[(ns, spec)]
@@ -336,7 +354,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     def refresh_permissions_view(self) -> None:
         """Update the footer and the reason line when the answer for the cursor row changes."""
         targets = self.target_records()
-        reasons = {}
+        reasons: dict[str, list[str]] = {}
         for action in ("rollback", "scale", "restart", "pause_resume", "rollout", "deploy",
                        "logs"):
             why = self.denied(action, targets) if targets else None
@@ -365,7 +383,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             return []
         if self.deployments.marked:
             return sorted(self.deployments.marked)
-        cur = self.main.query_one("#dep-table").cursor_key()
+        cur = self.main.query_one("#dep-table", FleetTable).cursor_key()
         return [cur] if cur is not None else []
 
     def target_records(self) -> list[ModelDeployment]:
@@ -407,15 +425,15 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         return False
 
     # -- navigation ------------------------------------------------------------------
-    def job_target(self) -> Any | None:
+    def job_target(self) -> TrainingJob | None:
         """The training job under the cursor of the jobs table, if any."""
-        key = self.main.query_one("#job-table").cursor_key()
+        key = self.main.query_one("#job-table", FleetTable).cursor_key()
         return self.jobs.records.get(key) if key else None
 
     def _cursor_record(self) -> ModelDeployment | None:
         key = getattr(self.screen, "deployment_key", None)
         if key is None and self.screen is self.main:
-            key = self.main.query_one("#dep-table").cursor_key()
+            key = self.main.query_one("#dep-table", FleetTable).cursor_key()
         return self.deployments.records.get(key) if key else None
 
     def open_detail(self, tab: str) -> None:
@@ -470,7 +488,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     @work(thread=True, exit_on_error=False, group="pick")
     def load_log_pods(self, ns: str, name: str, sweep: bool = False) -> None:
         try:
-            pods = self.backend.sweep_pods(ns, name) if sweep else self.backend.pods(ns, name)
+            backend = connected(self.backend)
+            pods = backend.sweep_pods(ns, name) if sweep else backend.pods(ns, name)
         except Exception as exc:  # noqa: BLE001
             self.notify(error_text(exc), title="cannot list pods", severity="error")
             return
@@ -492,8 +511,13 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
                         reverse=True)
         default = next((p for p in newest if not p.ready), newest[0])
         opts = [(p.name, f"{p.name}  {pod_status(p)}  restarts {p.restarts}") for p in newest]
+
+        def picked(pod: str | None) -> None:
+            if pod:
+                self.push_screen(LogScreen(ns, pod))
+
         self.push_screen(PickerScreen(f"Logs of a pod of {ns}/{name}", opts, default.name),
-                         lambda pod: pod and self.push_screen(LogScreen(ns, pod)))
+                         picked)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
@@ -506,7 +530,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     @work(thread=True, exit_on_error=False, group="pick")
     def load_namespaces(self) -> None:
         try:
-            names = self.backend.list_namespaces()
+            names = connected(self.backend).list_namespaces()
         except Exception as exc:  # noqa: BLE001 - fall back to the namespaces we have seen
             names = sorted({k[0] for k in self.deployments.records})
             self.notify(f"{error_text(exc)}; showing the namespaces seen so far",
@@ -530,11 +554,16 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     def action_context(self) -> None:
         from tui.kubecontexts import list_contexts
 
-        kubeconfig = getattr(self.backend, "kubeconfig", None)
-        names = list_contexts(kubeconfig)
-        current = getattr(self.backend, "context", None)
+        backend = self.backend
+        names = list_contexts(backend.kubeconfig if backend is not None else None)
+        current = backend.context if backend is not None else None
+
+        def picked(context: str | None) -> None:
+            if context:
+                self.switch_scope(context, self.namespaces)
+
         self.push_screen(PickerScreen("Switch context", [(n, n) for n in names], current),
-                         lambda c: c and self.switch_scope(c, self.namespaces))
+                         picked)
 
     def switch_scope(self, context: str | None, namespaces: list[str] | None) -> None:
         """Drop the current backend and rows, then watch the new scope."""
@@ -553,14 +582,14 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
                                  (self.sweeps, "#sweep-table")):
                 model.apply([], list(model.records))
                 model.marked.clear()
-                self.main.query_one(table).apply(model.full())
+                self.main.query_one(table, FleetTable).apply(model.full())
             self.main.update_titles()
-        self.main.query_one("#banner").show_state(ConnectionState.CONNECTING)
+        self.main.query_one("#banner", ConnectionBanner).show_state(ConnectionState.CONNECTING)
         self._show_context()
         self.connect()
 
     @work(thread=True, exit_on_error=False, group="stop")
-    def stop_backend(self, backend: Any) -> None:
+    def stop_backend(self, backend: Backend) -> None:
         backend.stop()
 
     @on(Worker.StateChanged)
@@ -569,7 +598,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
             self.notify(error_text(event.worker.error), title="error", severity="error")
 
     # -- palette ---------------------------------------------------------------------
-    def get_system_commands(self, screen: Screen) -> Any:
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         from tui.keys import palette_entries
 
@@ -578,13 +607,16 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
 
     def on_unmount(self) -> None:
         """Stop the backend off the UI loop: quitting never waits for a hanging API."""
+        if self._restore_terminal is not None:
+            self._restore_terminal()
+            self._restore_terminal = None
         backend, self.backend = self.backend, None
         if backend is not None:
             threading.Thread(target=_stop_quietly, args=(backend,), name="fleet-stop",
                              daemon=True).start()
 
 
-def _stop_quietly(backend: Any) -> None:
+def _stop_quietly(backend: Backend) -> None:
     try:
         backend.stop()
     except Exception:  # noqa: BLE001 - the app is gone: log, nobody is left to tell

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fleet.events import FleetChange
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fleet.ops.deploy import DeployResult, DeploySpec
     from fleet.ops.logs import LogOptions
     from fleet.ops.predict import PredictResult, ProbeResult
+    from fleet.scope import WatchScope
     from tui.cli_actions import CliResult, OnLine
 
 Key = tuple[str, str]
@@ -50,17 +51,28 @@ class LogLines(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class Backend(Protocol):
     """What the app and its screens may call (from thread workers: every method may block).
     `KubeBackend` implements it against a cluster, tests/tui/fakes.py in memory."""
 
-    context: str
-    kubeconfig: str | None
+    @property
+    def context(self) -> str: ...
+    @property
+    def kubeconfig(self) -> str | None: ...
+    @property
+    def scope(self) -> WatchScope | None:
+        """What RBAC let it watch (None: not resolved, or a backend without scopes)."""
 
     def connect(self) -> None: ...
     def start(self, on_change: Callable[[FleetChange], None]) -> None: ...
     def snapshot(self) -> FleetChange: ...
     def stop(self) -> None: ...
+    # RBAC-hidden types, staged listing, Events held per namespace: a backend without them
+    # (the in-memory fake) answers [] and does nothing
+    def forbidden_lines(self) -> list[str]: ...
+    def rows_shown(self) -> None: ...
+    def hold_events(self, namespace: str) -> Callable[[], None]: ...
     def contexts(self) -> list[str]: ...
     def list_namespaces(self) -> list[str]: ...
     def can_i(self, action: str, namespace: str) -> tuple[bool, str]: ...
@@ -95,6 +107,14 @@ class Backend(Protocol):
                 cancel: threading.Event | None = None) -> CliResult: ...
 
 
+def connected(backend: Backend | None) -> Backend:
+    """`backend`, or RuntimeError("not connected") when there is none (before the first
+    connection, between two scopes): what a worker calls it through."""
+    if backend is None:
+        raise RuntimeError("not connected")
+    return backend
+
+
 class KubeBackend:
     """Real cluster access for one kubeconfig context and namespace scope."""
 
@@ -107,7 +127,7 @@ class KubeBackend:
         self.kubeconfig = kubeconfig
         self.context_name = context
         self.namespaces = namespaces or None
-        self.scope: Any = None  # fleet.scope.WatchScope, once connected
+        self.scope: WatchScope | None = None  # once connected
         self.client: Any = None
         self.cache: Any = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -128,7 +148,7 @@ class KubeBackend:
         self.namespaces = self.scope.namespaces
         self.cache = FleetCache(self.client, namespaces=self.namespaces, autoscalers=True)
 
-    def _resolve_scope(self) -> Any:
+    def _resolve_scope(self) -> WatchScope:
         """fleet.scope.resolve_scope: the namespaces asked for; else every namespace if RBAC
         allows, else those the user can read (config file, context namespace, discovery)."""
         from fleet.config import load_config
@@ -198,8 +218,9 @@ class KubeBackend:
         try:
             doc = self.client.get("/api/v1/namespaces")
         except Forbidden:
-            if self.scope is not None and self.scope.fallback:  # the ones RBAC left us
-                return list(self.scope.namespaces)
+            scope = self.scope
+            if scope is not None and scope.fallback and scope.namespaces is not None:
+                return list(scope.namespaces)  # the ones RBAC left us
             raise
         return sorted(item["metadata"]["name"] for item in doc.get("items", []))
 
@@ -261,12 +282,13 @@ class KubeBackend:
 
     # -- pods: probe now, one prediction, logs -----------------------------------------
     def _port_forwarder(self) -> Any:
-        """One `PortForwarder` (it loads the kubeconfig once) for every tunnel."""
+        """One `PortForwarder` for every tunnel, as the client's user (its credentials: an
+        exec plugin or OIDC token is shared, not fetched again)."""
         from fleet.portforward import PortForwarder
 
         with self._forwarder_lock:
             if self._forwarder is None:
-                self._forwarder = PortForwarder(self.kubeconfig, self.context_name)
+                self._forwarder = PortForwarder.for_client(self.client)
             return self._forwarder
 
     def probe_now(self, ns: str, pod: str, container: str | None = None) -> Any:

@@ -41,7 +41,7 @@ class Batch:
 
 
 class ChangeBuffer:
-    def __init__(self, notify: Callable[[], None]) -> None:
+    def __init__(self, notify: Callable[[], object]) -> None:
         self._notify = notify
         self._lock = threading.Lock()
         self._batch = Batch()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.plans import Key, Plan
+
+if TYPE_CHECKING:
+    from tui.backend import Backend
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ def _per_target(value: Any, key: Key, default: Any) -> Any:
     return value[key]
 
 
-def _one(backend: Any, plan: Plan, ns: str, name: str) -> Any:
+def _one(backend: Backend, plan: Plan, ns: str, name: str) -> Any:
     p = plan.params
     if plan.action == "rollback":
         key = (ns, name)
@@ -50,7 +53,7 @@ def _line(r: Any) -> str:
     return msg if r.ok and r.name in msg else f"{r.namespace}/{r.name}: {msg}"
 
 
-def run_plan(backend: Any, plan: Plan) -> list[TargetResult]:
+def run_plan(backend: Backend, plan: Plan) -> list[TargetResult]:
     """Apply the plan to every target via fleet core's bulk runner; failures don't stop others.
 
     The undo wave goes through `undo_wave`, which refuses a target whose spec changed after

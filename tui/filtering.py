@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fleet.model import ModelDeployment, ProbeHealth, RolloutState
 
@@ -39,7 +40,9 @@ _EXISTS_RE = re.compile(r"^\s*(!?)\s*([\w./-]+)\s*$")
 
 def _split_selector(selector: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in selector:
         if ch == "(":
             depth += 1
@@ -54,6 +57,30 @@ def _split_selector(selector: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+def _value_in(key: str, values: set[str]) -> Requirement:
+    return lambda labels: labels.get(key) in values
+
+
+def _value_not_in(key: str, values: set[str]) -> Requirement:
+    return lambda labels: labels.get(key) not in values
+
+
+def _value_is(key: str, value: str) -> Requirement:
+    return lambda labels: labels.get(key) == value
+
+
+def _value_is_not(key: str, value: str) -> Requirement:
+    return lambda labels: labels.get(key) != value
+
+
+def _has(key: str) -> Requirement:
+    return lambda labels: key in labels
+
+
+def _has_not(key: str) -> Requirement:
+    return lambda labels: key not in labels
+
+
 def parse_selector(selector: str) -> list[Requirement]:
     """Parse a label selector (=, ==, !=, in, notin, key, !key) into predicates."""
     reqs: list[Requirement] = []
@@ -61,22 +88,13 @@ def parse_selector(selector: str) -> list[Requirement]:
         if m := _SET_RE.match(part):
             key, op, raw = m.groups()
             values = {v.strip() for v in raw.split(",") if v.strip()}
-            if op == "in":
-                reqs.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                reqs.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+            reqs.append(_value_in(key, values) if op == "in" else _value_not_in(key, values))
         elif m := _CMP_RE.match(part):
             key, op, value = m.groups()
-            if op == "!=":
-                reqs.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                reqs.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            reqs.append(_value_is_not(key, value) if op == "!=" else _value_is(key, value))
         elif m := _EXISTS_RE.match(part):
             neg, key = m.groups()
-            if neg:
-                reqs.append(lambda labels, k=key: k not in labels)
-            else:
-                reqs.append(lambda labels, k=key: k in labels)
+            reqs.append(_has_not(key) if neg else _has(key))
         else:
             raise SelectorError(f"cannot parse label selector term {part.strip()!r}")
     return reqs
@@ -125,11 +143,13 @@ class RowFilter:
     def active(self) -> bool:
         return bool(self.words or self.requirements or self.problems_only)
 
-    def matches(self, record: object) -> bool:
+    def matches(self, record: Any) -> bool:
+        """`record`: a table's row (a ModelDeployment, TrainingJob, RetrainSchedule: its
+        namespace, name, and model and labels where it has them)."""
         if self.problems_only and not (isinstance(record, ModelDeployment) and is_problem(record)):
             return False
         if self.words:
-            hay = f"{record.namespace}/{record.name} {getattr(record, 'model', '')}"  # type: ignore[attr-defined]
+            hay = f"{record.namespace}/{record.name} {getattr(record, 'model', '')}"
             if not all(fuzzy_match(w, hay) for w in self.words):
                 return False
         if self.requirements:

@@ -23,7 +23,7 @@ class BackendReady(Message):
 class PermissionsChecked(Message):
     """RBAC answers: (namespace, action) -> (allowed, reason)."""
 
-    answers: dict[tuple[str, str], tuple[bool, str]]
+    answers: dict[tuple[str, str], tuple[bool | None, str]]  # None: the check failed
 
 
 @dataclass

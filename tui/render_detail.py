@@ -39,7 +39,7 @@ def pod_status(p: PodSummary) -> str:
 
 
 def pod_rows(pods: Iterable[PodSummary], now: datetime | None = None) -> list[tuple[str, ...]]:
-    out = []
+    out: list[tuple[str, ...]] = []
     for p in pods:
         ready = sum(1 for c in p.containers if c.ready)
         out.append((p.name, f"{ready}/{len(p.containers) or 1}", pod_status(p),

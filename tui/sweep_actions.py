@@ -10,12 +10,15 @@ TUI out of that package and its database.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
 
 from fleet.model import TrainingJob
+from tui.actions import AppBase
+from tui.backend import connected
 from tui.cli_actions import shown_command
 from tui.messages import CliFinished, CliLine
 from tui.plans import Plan
@@ -23,6 +26,13 @@ from tui.screens.command import CommandProgressScreen
 from tui.screens.confirm import ConfirmScreen, PromptScreen
 from tui.sweep_plans import has_storage, launch_plan, promote_plan, resume_plan, stop_plan
 from tui.sweep_render import summary_of
+from tui.widgets.fleet_table import FleetTable
+
+if TYPE_CHECKING:
+    from fleet.model import ModelDeployment
+    from tui.backend import Backend
+    from tui.screens.main import MainScreen
+    from tui.view import Key, TableModel
 
 SWEEP_ACTIONS = ("sweep_stop", "sweep_resume", "sweep_promote", "sweep_launch")
 MAX_RUN_LINES = 500
@@ -42,12 +52,21 @@ class CliRun:
         self.done = False
 
 
-class SweepActionsMixin:
+class SweepActionsMixin(AppBase):
     """Needs the app's `backend`, `jobs`, `main`, `screen`, `_refuse`, `call_later_safe`."""
 
-    backend: Any
+    backend: Backend | None
+    jobs: TableModel[Key]
+    main: MainScreen
+    namespaces: list[str] | None
     cli_runs: dict[int, CliRun]
     _cli_seq: int
+
+    if TYPE_CHECKING:  # FleetApp's
+        def denied(self, action: str, targets: list[ModelDeployment] | None = None
+                   ) -> str | None: ...
+        def _refuse(self, action: str) -> bool: ...
+        def call_later_safe(self, fn: Callable[..., Any], *args: Any) -> None: ...
 
     # -- targets -------------------------------------------------------------------------
     def in_sweeps(self) -> bool:
@@ -61,7 +80,7 @@ class SweepActionsMixin:
         screen = self.screen
         key = getattr(screen, "sweep_key", None)
         if key is None and screen is self.main and self.main.view == "sweeps":
-            key = self.main.query_one("#sweep-table").cursor_key()
+            key = self.main.query_one("#sweep-table", FleetTable).cursor_key()
         return self.jobs.records.get(key) if key else None
 
     def check_sweep_action(self, action: str) -> bool | None:
@@ -160,8 +179,11 @@ class SweepActionsMixin:
 
     # -- confirm, run, report ------------------------------------------------------------------
     def confirm_cli(self, plan: Plan, label: str = "Confirm", danger: bool = True) -> None:
-        self.push_screen(ConfirmScreen(plan.title, plan.lines, label, danger=danger),
-                         lambda ok: ok and self.start_cli(plan))
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.start_cli(plan)
+
+        self.push_screen(ConfirmScreen(plan.title, plan.lines, label, danger=danger), answered)
 
     def start_cli(self, plan: Plan) -> int:
         if self.backend is None:
@@ -180,9 +202,11 @@ class SweepActionsMixin:
     def run_command(self, run: int, args: list[str]) -> None:
         from tui.actions import error_text
 
+        def printed(stream: str, line: str) -> None:
+            self.post_message(CliLine(run, stream, line))
+
         try:
-            result = self.backend.run_cli(
-                args, lambda stream, line: self.post_message(CliLine(run, stream, line)))
+            result = connected(self.backend).run_cli(args, printed)
         except Exception as exc:  # noqa: BLE001 - could not start: said, never a crash
             self.post_message(CliFinished(run, error=error_text(exc)))
             return

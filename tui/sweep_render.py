@@ -9,7 +9,7 @@ worker) and are plain tuples, so "did anything change" is one comparison.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -255,6 +255,14 @@ def _note(r: TrialRow, _now: datetime) -> str | Text:
     return _clip(" · ".join(bits), 70)
 
 
+def _param_cell(name: str) -> Callable[[TrialRow, datetime], str]:
+    return lambda r, _now: param_text(r.trial.param(name))
+
+
+def _param_sort(name: str) -> Callable[[TrialRow], tuple]:
+    return lambda r: _sortable(r.trial.param(name))
+
+
 def trial_columns(params: Iterable[str], metric: str = "", maximize: bool = True
                   ) -> tuple[Column, ...]:
     """#, state, value (the objective), one column per parameter, epochs, duration, pod,
@@ -270,9 +278,7 @@ def trial_columns(params: Iterable[str], metric: str = "", maximize: bool = True
                lambda r: worst if r.trial.value is None else r.trial.value),
     ]
     for i, name in enumerate(params):
-        cols.append(Column(f"p{i}", name, None,
-                           lambda r, n, k=name: param_text(r.trial.param(k)),
-                           lambda r, k=name: _sortable(r.trial.param(k))))
+        cols.append(Column(f"p{i}", name, None, _param_cell(name), _param_sort(name)))
     cols += [
         Column("epochs", "EPOCHS", 6,
                lambda r, n: str(r.trial.steps[-1][0]) if r.trial.steps else "-",
@@ -461,7 +467,7 @@ def pod_table_rows(pods: Sequence[PodSummary], trials: Iterable[SweepTrial], now
     for t in trials:
         if t.state == "running" and t.pod:
             on_pod[t.pod] = max(t.n, on_pod.get(t.pod, -1))
-    rows = []
+    rows: list[tuple[str | Text, ...]] = []
     for p in pods:
         why = waiting_for(p)
         status = pod_status(p)

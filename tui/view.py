@@ -6,10 +6,10 @@ cells to update. The widget applies it in one batch, so only changed cells repai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -19,6 +19,8 @@ from tui.filtering import RowFilter
 
 Key = tuple[str, str]
 Cells = tuple[str | Text, ...]
+# a row's key: (namespace, name) for Kubernetes objects, the trial number in a sweep's table
+K = TypeVar("K", bound=Hashable)
 
 
 def row_id(key: Key) -> str:
@@ -31,21 +33,21 @@ def key_of(row_id_: str) -> Key:
 
 
 @dataclass
-class TableOps:
+class TableOps(Generic[K]):
     """What the widget must do; `rebuild` (ordered rows) replaces everything else."""
 
-    rebuild: list[tuple[Key, Cells]] | None = None
-    removed: list[Key] = field(default_factory=list)
-    added: list[tuple[Key, Cells]] = field(default_factory=list)
-    updated: list[tuple[Key, str, str | Text, bool]] = field(default_factory=list)
+    rebuild: list[tuple[K, Cells]] | None = None
+    removed: list[K] = field(default_factory=list)
+    added: list[tuple[K, Cells]] = field(default_factory=list)
+    updated: list[tuple[K, str, str | Text, bool]] = field(default_factory=list)
     resort: bool = False
 
     def is_empty(self) -> bool:
         return not (self.rebuild is not None or self.removed or self.added or self.updated)
 
 
-class TableModel:
-    """Holds every record and the rendered cells of the rows currently shown."""
+class TableModel(Generic[K]):
+    """Holds every record (keyed by `K`) and the rendered cells of the rows currently shown."""
 
     def __init__(
         self,
@@ -55,9 +57,9 @@ class TableModel:
     ) -> None:
         self.columns = columns
         self._now = now
-        self.records: dict[Key, Any] = {}
-        self.shown: dict[Key, Cells] = {}
-        self.marked: set[Key] = set()
+        self.records: dict[K, Any] = {}
+        self.shown: dict[K, Cells] = {}
+        self.marked: set[K] = set()
         self.filter = RowFilter()
         self.sort_column = sort_column
         self.reverse = False
@@ -65,14 +67,14 @@ class TableModel:
         self._widths = [len(c.label) for c in columns]
 
     # -- queries -------------------------------------------------------------------
-    def sort_key(self, key: Key) -> tuple:
+    def sort_key(self, key: K) -> tuple[Any, K]:
         col = self.columns[self._col_index[self.sort_column]]
         return (col.sort(self.records[key]), key)
 
-    def ordered(self) -> list[Key]:
+    def ordered(self) -> list[K]:
         return sorted(self.shown, key=self.sort_key, reverse=self.reverse)
 
-    def _render(self, key: Key, now: datetime) -> Cells:
+    def _render(self, key: K, now: datetime) -> Cells:
         return render_row(self.columns, self.records[key], now, key in self.marked)
 
     def widths(self) -> list[int]:
@@ -92,23 +94,23 @@ class TableModel:
             self._widens(i, value)
 
     # -- mutations ------------------------------------------------------------------
-    def prerender(self, records: Iterable[Any]) -> dict[Any, tuple[Cells, tuple[int, ...]]]:
+    def prerender(self, records: Iterable[Any]) -> dict[K, tuple[Cells, tuple[int, ...]]]:
         """Cells and their widths for `records`, unmarked, for `apply(..., rendered=)`. Reads
         only the columns and the clock, so a worker thread may call it: the UI thread then
         only compares and applies."""
         now = self._now()
-        out = {}
+        out: dict[K, tuple[Cells, tuple[int, ...]]] = {}
         for rec in records:
             cells = render_row(self.columns, rec, now)
             out[rec.key] = (cells, tuple(cell_len(c.plain) if isinstance(c, Text) else
                                          cell_len(c) for c in cells))
         return out
 
-    def apply(self, upserts: Iterable[Any], deletes: Iterable[Key],
-              rendered: dict[Any, tuple[Cells, tuple[int, ...]]] | None = None) -> TableOps:
+    def apply(self, upserts: Iterable[Any], deletes: Iterable[K],
+              rendered: dict[K, tuple[Cells, tuple[int, ...]]] | None = None) -> TableOps[K]:
         """Merge a batch of watch changes and return the minimal widget operations.
         `rendered`: cells from `prerender` (used for unmarked rows)."""
-        ops = TableOps()
+        ops: TableOps[K] = TableOps()
         now = self._now()
         sort_i = self._col_index[self.sort_column]
         for key in deletes:
@@ -148,19 +150,19 @@ class TableModel:
                         ops.resort = True
         return self._maybe_rebuild(ops)
 
-    def _maybe_rebuild(self, ops: TableOps) -> TableOps:
+    def _maybe_rebuild(self, ops: TableOps[K]) -> TableOps[K]:
         """Many removals are cheaper as one clear + add (DataTable.remove_row is O(N))."""
         if len(ops.removed) > 50 and len(ops.removed) * 2 > len(self.shown) + len(ops.removed):
             return self.full()
         return ops
 
-    def full(self) -> TableOps:
+    def full(self) -> TableOps[K]:
         return TableOps(rebuild=[(k, self.shown[k]) for k in self.ordered()])
 
-    def set_filter(self, flt: RowFilter) -> TableOps:
+    def set_filter(self, flt: RowFilter) -> TableOps[K]:
         self.filter = flt
         now = self._now()
-        ops = TableOps()
+        ops: TableOps[K] = TableOps()
         for key, rec in self.records.items():
             want = flt.matches(rec)
             have = key in self.shown
@@ -183,10 +185,10 @@ class TableModel:
         self.sort_column = column
         self.reverse = reverse
 
-    def refresh_ages(self) -> TableOps:
+    def refresh_ages(self) -> TableOps[K]:
         """Cells that depend on the clock (ages, next runs) whose text changed (called on a
         slow timer)."""
-        ops = TableOps()
+        ops: TableOps[K] = TableOps()
         now = self._now()
         timed = [i for i, c in enumerate(self.columns) if c.key == "age" or c.timed]
         for key, cells in self.shown.items():
@@ -199,8 +201,8 @@ class TableModel:
                     ops.updated.append((key, col.key, value, self._widens(i, value)))
         return ops
 
-    def toggle_marks(self, keys: Iterable[Key], on: bool | None = None) -> TableOps:
-        ops = TableOps()
+    def toggle_marks(self, keys: Iterable[K], on: bool | None = None) -> TableOps[K]:
+        ops: TableOps[K] = TableOps()
         now = self._now()
         name_i = self._col_index["name"]
         for key in keys:

@@ -176,7 +176,8 @@ class FakeBackend:
         self.calls: list[tuple] = []
         self.on_change: Callable[[FleetChange], None] | None = None
         self.context = "fake-context"
-        self.kubeconfig = None
+        self.kubeconfig: str | None = None
+        self.scope = None  # no `fleet.scope.WatchScope`: every namespace, nothing forbidden
         self.generations: dict[tuple[str, str], int] = {}  # current metadata.generation
         self.sidecars: set[tuple[str, str]] = set()
         self.candidates: list = []  # what undo_candidates answers
@@ -227,6 +228,15 @@ class FakeBackend:
     def stop(self) -> None:
         self.stopped += 1
         self.on_change = None
+
+    def forbidden_lines(self) -> list[str]:
+        return []
+
+    def rows_shown(self) -> None:
+        pass
+
+    def hold_events(self, namespace: str) -> Callable[[], None]:
+        return lambda: None  # the fake's events are always there
 
     def emit(self, change: FleetChange) -> None:
         assert self.on_change is not None

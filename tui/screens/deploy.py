@@ -8,7 +8,7 @@ clean pre-flight closes it with the spec. Nothing is written before the user con
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -74,7 +74,7 @@ class DeployFormScreen(ModalScreen[tuple[Any, Any] | None]):
 
     @property
     def fleet(self) -> FleetApp:
-        return self.app  # type: ignore[return-value]
+        return cast("FleetApp", self.app)  # Textual types `app` as any App
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

@@ -6,7 +6,8 @@ readiness probe now, `x` sends the example prediction (both through the API's po
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -17,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from fleet.model import Revision
+from tui.backend import connected
 from tui.messages import DetailLoaded, PodCheckFinished
 from tui.plans import template_diff
 from tui.render_detail import (
@@ -67,11 +69,11 @@ class DeploymentScreen(Screen):
         self._last_reload = 0.0
         self._reload_armed = False
         self.pods: list[Any] = []
-        self._release_events: Any = None
+        self._release_events: Callable[[], None] | None = None
 
     @property
     def fleet(self) -> FleetApp:
-        return self.app  # type: ignore[return-value]
+        return cast("FleetApp", self.app)  # Textual types `app` as any App
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
@@ -93,9 +95,9 @@ class DeploymentScreen(Screen):
 
     def on_mount(self) -> None:
         # Events are watched only for the namespace on screen (fleet.cache.watch_events)
-        hold = getattr(self.fleet.backend, "hold_events", None)
-        if hold is not None:
-            self._release_events = hold(self.deployment_key[0])
+        backend = self.fleet.backend
+        if backend is not None:
+            self._release_events = backend.hold_events(self.deployment_key[0])
         revs = self.query_one("#revs", DataTable)
         revs.add_columns("REV", "VERSION", "MODEL URI", "IMAGE", "CHANGE-CAUSE", "AGE", "")
         self.query_one("#pods-table", DataTable).add_columns(
@@ -347,7 +349,7 @@ class DeploymentScreen(Screen):
         ns = self.deployment_key[0]
         self.notify(f"probing {ns}/{pod}…", timeout=2)
         try:
-            r = self.fleet.backend.probe_now(ns, pod)
+            r = connected(self.fleet.backend).probe_now(ns, pod)
         except Exception as exc:  # noqa: BLE001 - what failed, never a crash
             self.post_message(PodCheckFinished(f"probe now: {ns}/{pod} failed",
                                                [_failure(exc)], False))
@@ -361,7 +363,7 @@ class DeploymentScreen(Screen):
         ns, name = self.deployment_key
         self.notify(f"sending the example prediction to {pod or name}…", timeout=2)
         try:
-            r = self.fleet.backend.predict(ns, name, pod)
+            r = connected(self.fleet.backend).predict(ns, name, pod)
         except Exception as exc:  # noqa: BLE001 - no Ready pod, RBAC, unreachable: said
             self.post_message(PodCheckFinished(f"example prediction for {ns}/{name} failed",
                                                [_failure(exc)], False))

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -72,7 +72,7 @@ class LogSession:
     stream: Any = None
     reconnects: int = 0
 
-    def push(self, items: list[tuple[str, str]], notify: Callable[[], None]) -> None:
+    def push(self, items: list[tuple[str, str]], notify: Callable[[], object]) -> None:
         with self.lock:
             self.lines.extend(items)
             over = len(self.lines) - self.max_lines
@@ -135,7 +135,7 @@ class LogScreen(Screen):
 
     @property
     def fleet(self) -> FleetApp:
-        return self.app  # type: ignore[return-value]
+        return cast("FleetApp", self.app)  # Textual types `app` as any App
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-header")

@@ -3,7 +3,7 @@ jumps. `J` cycles the views (deployments → jobs → sweeps), `w` goes to the s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on
@@ -12,12 +12,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from tui.columns import SCHEDULE_COLUMNS, job_summary, schedule_summary
 from tui.filtering import RowFilter, SelectorError, is_problem
 from tui.screens.picker import PickerScreen
 from tui.sweep_render import SWEEP_COLUMNS
-from tui.view import TableModel
+from tui.view import Key, TableModel
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.progress import RolloutProgress
@@ -52,19 +53,20 @@ class MainScreen(Screen):
         Binding("w", "sweeps_view", "Sweeps", id="main.sweeps_view"),
     ]
 
-    def __init__(self, deployments: TableModel, jobs: TableModel,
-                 schedules: TableModel | None = None, sweeps: TableModel | None = None) -> None:
+    def __init__(self, deployments: TableModel[Key], jobs: TableModel[Key],
+                 schedules: TableModel[Key] | None = None,
+                 sweeps: TableModel[Key] | None = None) -> None:
         super().__init__()
         self.deployments = deployments
         self.jobs = jobs
-        self.schedules = schedules or TableModel(SCHEDULE_COLUMNS)
-        self.sweeps = sweeps or TableModel(SWEEP_COLUMNS)
+        self.schedules: TableModel[Key] = schedules or TableModel(SCHEDULE_COLUMNS)
+        self.sweeps: TableModel[Key] = sweeps or TableModel(SWEEP_COLUMNS)
         self.view = "deployments"
         self._filter_timer: Timer | None = None
 
     @property
     def fleet(self) -> FleetApp:
-        return self.app  # type: ignore[return-value]
+        return cast("FleetApp", self.app)  # Textual types `app` as any App
 
     def compose(self) -> ComposeResult:
         yield ConnectionBanner(id="banner")
@@ -100,10 +102,10 @@ class MainScreen(Screen):
         return sched if sched.has_focus else self.query_one("#job-table", FleetTable)
 
     @property
-    def model(self) -> TableModel:
+    def model(self) -> TableModel[Key]:
         return self.table.model
 
-    def _filtered(self) -> list[tuple[TableModel, FleetTable]]:
+    def _filtered(self) -> list[tuple[TableModel[Key], FleetTable]]:
         """The tables a filter applies to: the jobs view filters jobs and schedules alike."""
         if self.view == "deployments":
             return [(self.deployments, self.query_one("#dep-table", FleetTable))]
@@ -245,16 +247,20 @@ class MainScreen(Screen):
             return
         model.set_sort(column, reverse)
         for col in model.columns:
-            table.columns[col.key].label = Text(table.header_label(col))  # type: ignore[index]
+            table.columns[ColumnKey(col.key)].label = Text(table.header_label(col))
         table.resort()
         table.refresh()
 
     def action_sort_picker(self) -> None:
         table = self.table  # the picker takes the focus: remember which table it sorts
         opts = [(c.key, c.label) for c in table.model.columns]
+
+        def picked(col: str | None) -> None:
+            if col:
+                self.sort_by(col, table=table)
+
         self.app.push_screen(PickerScreen("Sort by column (again to reverse)", opts,
-                                          table.model.sort_column),
-                             lambda col: col and self.sort_by(col, table=table))
+                                          table.model.sort_column), picked)
 
     def _sort_step(self, step: int) -> None:
         keys = [c.key for c in self.model.columns]

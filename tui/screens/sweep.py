@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -22,8 +22,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import ColumnKey
 
 from fleet.model import SweepTrial, SweepTrials, TrainingJob
+from tui.backend import connected
 from tui.gcpause import gc_paused
 from tui.messages import SweepLoaded
 from tui.screens.picker import PickerScreen
@@ -87,8 +89,9 @@ class SweepDetailScreen(Screen):
         self.params: tuple[str, ...] = summary_of(job).params if job else ()
         self.metric = summary_of(job).metric if job else ""
         self.maximizing = summary_of(job).maximize if job else True
-        self.model = TableModel(trial_columns(self.params, self.metric, self.maximizing),
-                                now=self._now, sort_column="n")
+        self.model: TableModel[int] = TableModel(
+            trial_columns(self.params, self.metric, self.maximizing), now=self._now,
+            sort_column="n")
         self.model.reverse = True  # newest trial first
         self.rows: dict[int, TrialRow] = {}
         self.snapshot: SweepTrials | None = None
@@ -105,11 +108,11 @@ class SweepDetailScreen(Screen):
 
     @property
     def fleet(self) -> FleetApp:
-        return self.app  # type: ignore[return-value]
+        return cast("FleetApp", self.app)  # Textual types `app` as any App
 
     def _job_from_app(self) -> TrainingJob | None:
         try:
-            return self.app.jobs.records.get(self.sweep_key)  # type: ignore[attr-defined]
+            return self.fleet.jobs.records.get(self.sweep_key)
         except Exception:  # noqa: BLE001 - constructed before the app runs (tests)
             return None
 
@@ -193,12 +196,12 @@ class SweepDetailScreen(Screen):
         snap = self.snapshot
         try:
             with gc_paused():  # the JSON document is garbage right after (tui/gcpause.py)
-                snap = backend.sweep_trials(ns, name)
+                snap = connected(backend).sweep_trials(ns, name)
         except Exception as exc:  # noqa: BLE001 - said in the title, never a crash
             errors.append(f"cannot read trials: {_err(exc)}")
         pods = None
         try:
-            pods = backend.sweep_pods(ns, name)
+            pods = connected(backend).sweep_pods(ns, name)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"cannot list pods: {_err(exc)}")
         msg = SweepLoaded(pods=pods, error="; ".join(errors) or None)
@@ -323,7 +326,7 @@ class SweepDetailScreen(Screen):
 
     # -- curves -------------------------------------------------------------------------------
     def selected_trial(self) -> int | None:
-        return self.query_one("#trials", TrialTable).cursor_key()  # type: ignore[return-value]
+        return self.query_one("#trials", TrialTable).cursor_key()
 
     def _update_curves(self) -> None:
         trials = self.snapshot.trials if self.snapshot is not None else ()
@@ -366,13 +369,17 @@ class SweepDetailScreen(Screen):
         """The sort column's header carries ↑ / ↓."""
         table = self.query_one("#trials", TrialTable)
         for col in self.model.columns:
-            table.columns[col.key].label = Text(table.header_label(col))  # type: ignore[index]
+            table.columns[ColumnKey(col.key)].label = Text(table.header_label(col))
 
     def action_sort_picker(self) -> None:
         opts = [(c.key, c.label) for c in self.model.columns]
+
+        def picked(col: str | None) -> None:
+            if col:
+                self.sort_by(col)
+
         self.app.push_screen(PickerScreen("Sort trials by column (again to reverse)", opts,
-                                          self.model.sort_column),
-                             lambda col: col and self.sort_by(col))
+                                          self.model.sort_column), picked)
 
     def _sort_step(self, step: int) -> None:
         keys = [c.key for c in self.model.columns]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import zip_longest
+from typing import Any, Generic
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -15,17 +17,18 @@ from textual.widgets.data_table import (
 )
 
 from tui.columns import MARK, Column
-from tui.view import Key, TableModel, TableOps, key_of, row_id
+from tui.view import Cells, K, Key, TableModel, TableOps, key_of, row_id
 
 
-class FleetTable(DataTable):
-    """Rows keyed "namespace/name"; the model owns order, filter and rendered cells."""
+class KeyedTable(DataTable, Generic[K]):
+    """A DataTable over a `TableModel[K]`: the model owns order, filter and rendered cells;
+    a subclass says how a row key `K` becomes a row id and back, and how rows sort."""
 
     DEFAULT_CSS = """
-    FleetTable { height: 1fr; }
+    KeyedTable { height: 1fr; }
     """
 
-    def __init__(self, model: TableModel, **kwargs) -> None:
+    def __init__(self, model: TableModel[K], **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.model = model
         self.applied_batches = 0
@@ -34,14 +37,18 @@ class FleetTable(DataTable):
         for col in self.model.columns:
             self.add_column(col.label, key=col.key, width=col.width)
 
-    # row keys: "namespace/name" here; subclasses with other records override these three
-    def row_id(self, key: Key) -> str:
-        return row_id(key)
+    # row keys: the subclasses say what their records' keys look like
+    def row_id(self, key: K) -> str:
+        raise NotImplementedError
 
-    def key_of(self, rid: str) -> Key:
-        return key_of(rid)
+    def key_of(self, rid: str) -> K:
+        raise NotImplementedError
 
-    def add_rows_fast(self, rows: list[tuple[str, tuple]]) -> None:
+    def resort(self) -> None:
+        """Sort the rows by the model's order."""
+        raise NotImplementedError
+
+    def add_rows_fast(self, rows: list[tuple[str, Cells]]) -> None:
         """`add_row` for many rows at once: what DataTable does per row (the cursor check,
         the update count, the idle check) done once. A thousand rows cost a third of the
         per-row calls; widths come from the model (`_update_dimensions` below)."""
@@ -71,21 +78,8 @@ class FleetTable(DataTable):
         self._update_count += 1
         self.check_idle()
 
-    def resort(self) -> None:
-        """Sort by the model's order (uses the namespace and name cells to find the record)."""
-        model = self.model
-        keep = self.cursor_key()
-
-        def sort_key(values: tuple) -> tuple:
-            ns, name = (v.plain if isinstance(v, Text) else str(v) for v in values)
-            return model.sort_key((ns, name.removeprefix(MARK)))
-
-        self.sort("namespace", "name", key=sort_key, reverse=model.reverse)
-        if keep is not None:
-            self.move_to(keep)
-
     # -- queries -------------------------------------------------------------------
-    def cursor_key(self) -> Key | None:
+    def cursor_key(self) -> K | None:
         if not self.row_count:
             return None
         try:
@@ -94,7 +88,7 @@ class FleetTable(DataTable):
             return None
         return self.key_of(rk.value) if rk.value else None
 
-    def move_to(self, key: Key) -> bool:
+    def move_to(self, key: K) -> bool:
         try:
             index = self.get_row_index(self.row_id(key))
         except RowDoesNotExist:  # row not shown (filtered out or gone)
@@ -103,7 +97,7 @@ class FleetTable(DataTable):
         return True
 
     # -- mutations -----------------------------------------------------------------
-    def apply(self, ops: TableOps) -> None:
+    def apply(self, ops: TableOps[K]) -> None:
         """Apply one batch of operations; at most one repaint follows."""
         if ops.is_empty():
             return
@@ -123,14 +117,14 @@ class FleetTable(DataTable):
         if ops.resort or ops.added:
             self.resort()
 
-    def _rebuild(self, rows: list[tuple[Key, tuple]]) -> None:
+    def _rebuild(self, rows: list[tuple[K, Cells]]) -> None:
         keep = self.cursor_key()
         self.clear()
         self.add_rows_fast([(self.row_id(key), cells) for key, cells in rows])
         if keep is not None:
             self.move_to(keep)
 
-    def _update_dimensions(self, new_rows) -> None:  # type: ignore[override]
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Column widths come from the model, which measured every cell as it rendered it.
 
         DataTable would otherwise measure every cell of every new row through Rich (about
@@ -146,20 +140,43 @@ class FleetTable(DataTable):
         return col.label + ("↓" if self.model.reverse else "↑")
 
 
-class TrialTable(FleetTable):
+class FleetTable(KeyedTable[Key]):
+    """Rows keyed "namespace/name" (Deployments, Jobs, CronJobs, sweeps)."""
+
+    def row_id(self, key: Key) -> str:
+        return row_id(key)
+
+    def key_of(self, rid: str) -> Key:
+        return key_of(rid)
+
+    def resort(self) -> None:
+        """Sort by the model's order (uses the namespace and name cells to find the record)."""
+        model = self.model
+        keep = self.cursor_key()
+
+        def sort_key(values: tuple[str | Text, str | Text]) -> tuple[Any, Key]:
+            ns, name = (v.plain if isinstance(v, Text) else str(v) for v in values)
+            return model.sort_key((ns, name.removeprefix(MARK)))
+
+        self.sort("namespace", "name", key=sort_key, reverse=model.reverse)
+        if keep is not None:
+            self.move_to(keep)
+
+
+class TrialTable(KeyedTable[int]):
     """A sweep's trials: rows keyed by trial number, sorted by the model (any column)."""
 
-    def row_id(self, key) -> str:  # type: ignore[override]
+    def row_id(self, key: int) -> str:
         return str(key)
 
-    def key_of(self, rid: str):  # type: ignore[override]
+    def key_of(self, rid: str) -> int:
         return int(rid)
 
     def resort(self) -> None:
         model = self.model
         keep = self.cursor_key()
 
-        def sort_key(value: object) -> tuple:
+        def sort_key(value: object) -> tuple[Any, int]:
             return model.sort_key(int(value.plain if isinstance(value, Text) else str(value)))
 
         self.sort("n", key=sort_key, reverse=model.reverse)

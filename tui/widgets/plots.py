@@ -86,7 +86,9 @@ class BackgroundPlot(PlotextPlot):
 
     @work(thread=True, exit_on_error=False, group="plot-build")
     def _build(self) -> None:
-        version, size, theme, data = self._job
+        job = self._job
+        assert job is not None  # set by `_schedule` before it starts the build
+        version, size, theme, data = job
         plt = self._plot  # used by builds only, one at a time
         try:
             # plotext's canvas is lists of lists, garbage once built (see tui/gcpause.py)
