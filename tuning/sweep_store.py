@@ -7,8 +7,9 @@ reason, and the **exact** trial budget: a worker reserves a slot with one atomic
 it creates a trial, so `max_trials` is never overshot however many workers race (Optuna's
 `MaxTrialsCallback` overshoots by up to parallelism - 1).
 
-Connections: a NullPool engine with a connect timeout, so a worker holds a connection only
-while a statement runs (≤ 2 per worker together with Optuna's heartbeat).
+Connections: `engine()` is a NullPool engine with a connect timeout for the CLI and the
+controller (a connection only while a statement runs); a sweep worker passes Optuna's own
+pooled engine instead (`tuning.sweep_worker`: at most 2 connections per worker, kept open).
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@ is spent. `python -m tuning.sweep_worker` (the trainer image), one per index of 
 Indexed Job; 0 Kubernetes objects per trial.
 
 Per trial: reserve a budget slot (exact cap, `tuning.sweep_store`), ask Optuna, run the trial in
-a child process of the per-pod environment (a spare child is kept warm so a trial does not pay
-the TensorFlow import; GPU memory is released and crashes are contained when it exits), relay
-each epoch's metric as an intermediate value, let the pruner decide across all workers, and
-tell the result. A heartbeat thread keeps the trial alive in storage; a pod killed mid-trial
-stops it, and any surviving worker fails the stale trial and re-queues it (`fail_stale_trials`
+its own process of the per-pod environment (`tuning.trial_process`: forked from a zygote that
+imported TensorFlow once, so a trial pays no import; GPU memory is released and crashes are
+contained when it exits), relay each epoch's metric as an intermediate value, let the pruner
+decide across all workers, and tell the result as soon as the model is published. A heartbeat
+thread keeps the trial alive in storage; a pod killed mid-trial stops it, and any surviving
+worker fails the stale trial and re-queues it (`fail_stale_trials`
 + `RetryHeartbeatStaleTrialCallback`) within the grace period.
 
 Failures: the trainer's deterministic error (exit 42) fails the trial with its reason; when the
@@ -24,7 +25,6 @@ import logging
 import math
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,12 +36,14 @@ from typing import Any, TypeVar
 
 from tuning import exitcodes, sweep_store
 from tuning.contract import TrainerError
+from tuning.trial_process import SpawnedTrial, TrialHandle, Zygote
 
 log = logging.getLogger("sweep")
 T = TypeVar("T")
 HEARTBEAT_S = 2
 GRACE_S = 6
 MAX_RETRY = 2
+POOL_SIZE = 2  # database connections per worker pod, at most
 DB_PATIENCE_S = 300.0
 
 
@@ -50,16 +52,16 @@ class Terminated(BaseException):
 
 
 TERMINATING = threading.Event()
-CURRENT_CHILD: list[subprocess.Popen[str]] = []  # the running trial process, if any
+CURRENT_CHILD: list[TrialHandle] = []  # the running trial's process, if any
+TRIAL_START_ENV = "FLEET_TRIAL_START"  # "fork" (a zygote, the pool's default) or "spawn"
 
 
 def on_sigterm(_sig: int, _frame: Any) -> None:
     """Only set a flag and stop the trial process: the main thread then hands the trial back
     at a safe point (never in the middle of a storage call)."""
     TERMINATING.set()
-    for proc in CURRENT_CHILD:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+    for handle in CURRENT_CHILD:
+        handle.kill()
 
 
 class SweepAborted(Exception):
@@ -163,49 +165,31 @@ class Heartbeat:
         self._stop.set()
 
 
-class WarmChild:
-    """One spare trial process that has imported TensorFlow and waits for its config."""
-
-    def __init__(self, python: Path, env: dict[str, str]) -> None:
-        self.read_fd, write_fd = os.pipe()
-        self.proc = subprocess.Popen(
-            [str(python), "-m", "tuning.train_run", "--warm", str(write_fd)],
-            stdin=subprocess.PIPE, pass_fds=(write_fd,), env=env, text=True)
-        os.close(write_fd)
-
-    def start(self, cfg: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cfg) + "\n")
-        self.proc.stdin.close()
-
-    def dismiss(self) -> None:
-        if self.proc.poll() is None and self.proc.stdin and not self.proc.stdin.closed:
-            self.proc.stdin.close()  # an empty config: the spare exits 0
-        self.proc.wait(timeout=30)
-        os.close(self.read_fd)
-
-
 class Worker:
     def __init__(self, cfg: WorkerConfig) -> None:
         import optuna
         from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-        from sqlalchemy.pool import NullPool
 
         from tuning import sweep_spec
 
         self.cfg = cfg
-        self.eng = sweep_store.engine(cfg.storage_url)
+        # One engine for Optuna and the sweep table, at most POOL_SIZE connections per worker
+        # (the trial loop, the heartbeat and the summary threads share them). Kept open:
+        # a new connection per call (TCP + SCRAM) was ~80 sessions per trial. pre_ping makes
+        # a connection that a database restart broke a fresh one instead of an error.
+        self.storage = with_db_retry("opening the storage", lambda: RDBStorage(
+            cfg.storage_url,
+            engine_kwargs={"pool_size": POOL_SIZE, "max_overflow": 0, "pool_pre_ping": True,
+                           "pool_timeout": 60, "connect_args": {"connect_timeout": 5}},
+            heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRY)))
+        self.eng = self.storage.engine
         row = with_db_retry("reading the sweep", lambda: sweep_store.get(self.eng, cfg.study))
         if row is None:
             raise TrainerError(f"sweep {cfg.study} does not exist in the storage (launch it "
                                "with `fleet sweep launch`)")
         self.spec = sweep_spec.from_dict(row.spec)
-        self.storage = with_db_retry("opening the storage", lambda: RDBStorage(
-            cfg.storage_url,
-            engine_kwargs={"poolclass": NullPool, "connect_args": {"connect_timeout": 5}},
-            heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRY)))
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = with_db_retry("loading the study", lambda: optuna.load_study(
             study_name=cfg.study, storage=self.storage,
@@ -218,7 +202,9 @@ class Worker:
         self.entry_point = ""
         self.code_version = ""
         self.data_info: dict[str, Any] = {}
-        self.spare: WarmChild | None = None
+        self.spare: SpawnedTrial | None = None
+        self.zygote: Zygote | None = None
+        self.fork_failed = False
         self.trials_run = 0
 
     # -- setup ---------------------------------------------------------------------------
@@ -243,9 +229,48 @@ class Worker:
             env["TF_CONFIG"] = json.dumps(self.cfg.tf_config)
         return env
 
-    def _warm(self) -> WarmChild:
+    def _warm(self) -> SpawnedTrial:
         assert self.python is not None
-        return WarmChild(self.python, self._child_env())
+        return SpawnedTrial(self.python, self._child_env())
+
+    def _forks(self) -> bool:
+        """Pool trials of one process each fork from a zygote unless FLEET_TRIAL_START=spawn
+        (pod-per-trial pods run one trial: a fresh interpreter costs the same there)."""
+        return (self.cfg.trial is None and self.cfg.workers == 1
+                and os.environ.get(TRIAL_START_ENV, "fork") != "spawn")
+
+    def _start_trial(self, cfg: dict[str, Any]) -> TrialHandle:
+        if self._forks() and not self.fork_failed:
+            assert self.python is not None
+            for _attempt in range(2):
+                if self.zygote is None or self.zygote.dead:
+                    if self.zygote is not None:
+                        log.warning("the trial zygote died (exit %s); starting a new one",
+                                    self.zygote.proc.poll())
+                    self.zygote = Zygote(self.python, self._child_env())
+                try:
+                    return self.zygote.start(cfg)
+                except RuntimeError as exc:
+                    log.warning("cannot fork a trial process: %s", exc)
+                    self.zygote.kill()
+                    self.zygote = None
+            log.warning("forking trial processes failed twice: this pod spawns a fresh "
+                        "interpreter per trial from now on")
+            self.fork_failed = True
+        child = (self.spare or self._warm()).start(cfg)
+        self.spare = None
+        if self.cfg.trial is None:  # pool: ready for the next trial while this one runs
+            self.spare = self._warm()
+        return child
+
+    def close_processes(self) -> None:
+        """The spare or the zygote, at the end of this worker."""
+        if self.spare is not None:
+            self.spare.dismiss()
+            self.spare = None
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     # -- trial acquisition -----------------------------------------------------------------
     def _pop_waiting(self) -> int | None:
@@ -318,21 +343,18 @@ class Worker:
                            "source": f"sweep {spec.name} trial {trial.number}",
                            "sweep": spec.name, "trial": trial.number},
         }
-        child = self.spare or self._warm()
-        self.spare = None
         self.heartbeat.trial_id = trial._trial_id
         started = time.perf_counter()
-        child.start(cfg)
-        if self.cfg.trial is None:  # pool: ready for the next trial while this one runs
-            self.spare = self._warm()
+        child = self._start_trial(cfg)
         metric = spec.objective.metric
-        CURRENT_CHILD[:] = [child.proc]
+        CURRENT_CHILD[:] = [child]
         if TERMINATING.is_set():
-            child.proc.kill()
+            child.kill()
         pruned, last, reason = self._follow(trial, child, metric)
-        code = child.proc.wait()
+        code = child.finish()  # 0 at once when the result was handed over
         CURRENT_CHILD.clear()
-        if TERMINATING.is_set() or code == -signal.SIGTERM:
+        result = child.result
+        if result is None and (TERMINATING.is_set() or code == -signal.SIGTERM):
             self._hand_back(trial, child)
             raise Terminated()
         self.heartbeat.trial_id = None
@@ -340,8 +362,7 @@ class Worker:
         trial.set_user_attr("wall_s", round(wall, 3))
         if pruned:
             state, value = TrialState.PRUNED, last
-        elif code == 0 and result_file.is_file():
-            result = json.loads(result_file.read_text())
+        elif code == 0 and result is not None:
             trial.set_user_attr("model_uri", result.get("model_uri", ""))
             trial.set_user_attr("holdout_accuracy", result.get("value"))
             if last is None or not math.isfinite(last):
@@ -364,42 +385,50 @@ class Worker:
                  json.dumps(params, sort_keys=True) + (f" ({reason})" if reason else ""))
         return state.name, value, reason
 
-    def _follow(self, trial: Any, child: WarmChild, metric: str
+    def _follow(self, trial: Any, child: TrialHandle, metric: str
                 ) -> tuple[bool, float | None, str]:
-        """Relay the child's epochs to the study until it ends or is pruned."""
+        """Relay the child's epochs to the study until it hands over its result, ends or is
+        pruned."""
         last: float | None = None
         pruned = False
         reason = ""
-        with os.fdopen(child.read_fd) as events:
-            for line in events:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("phase") == "failed":
-                    reason = str(event.get("message", ""))
-                metrics = event.get("metrics") or {}
-                if metric in metrics and event.get("epoch"):
-                    last = float(metrics[metric])
-                    step = int(event["epoch"])
-                    with_db_retry("reporting", lambda v=last, s=step: trial.report(v, s))
-                    if with_db_retry("pruning", trial.should_prune):
-                        pruned = True
-                        child.proc.send_signal(signal.SIGKILL)
-                        break
+        for event in child.events():
+            if event.get("phase") == "failed":
+                reason = str(event.get("message", ""))
+            metrics = event.get("metrics") or {}
+            if metric in metrics and event.get("epoch"):
+                last = float(metrics[metric])
+                step = int(event["epoch"])
+                with_db_retry("reporting", lambda v=last, s=step: trial.report(v, s))
+                if with_db_retry("pruning", trial.should_prune):
+                    pruned = True
+                    child.kill()
+                    break
         return pruned, last, reason
 
-    def _hand_back(self, trial: Any, child: WarmChild) -> None:
-        """Fail the interrupted trial and queue its retry, so nothing stays RUNNING."""
+    def _hand_back(self, trial: Any, child: TrialHandle) -> None:
+        """Fail the interrupted trial and queue its retry, so nothing stays RUNNING. An aborted
+        sweep gets no retry: its Job failing is what terminated this pod, and a WAITING trial
+        would be left behind for nobody (a stopped sweep's retry is what `resume` runs)."""
         from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
-        with contextlib.suppress(ProcessLookupError):
-            child.proc.kill()
-        child.proc.wait()
+        child.kill()
+        with contextlib.suppress(RuntimeError):
+            child.finish()
         self.heartbeat.trial_id = None
         trial.set_user_attr("fail_reason", "interrupted: the worker pod was terminated")
         self._tell(trial, TrialState.FAIL, None)
+        try:
+            row = with_db_retry("reading the sweep",
+                                lambda: sweep_store.get(self.eng, self.cfg.study), patience=10.0)
+        except Exception as exc:  # noqa: BLE001 - then re-queue, as a stale trial would be
+            log.warning("cannot read the sweep's state (%s): re-queueing", exc)
+            row = None
+        if row is not None and row.state == "aborted":
+            log.warning("trial %d interrupted by SIGTERM: failed, not re-queued (the sweep "
+                        "was aborted: %s)", trial.number, row.reason)
+            return
         frozen = self.storage.get_trial(trial._trial_id)
         RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(self.study, frozen)
         log.warning("trial %d interrupted by SIGTERM: failed and re-queued", trial.number)
@@ -490,8 +519,7 @@ class Worker:
                 with_db_retry("checking abort rules", self.check_abort)
         finally:
             self.heartbeat.stop()
-            if self.spare is not None:
-                self.spare.dismiss()
+            self.close_processes()
         self.finish()
         log.info("worker %d done after %d trials", self.cfg.index, self.trials_run)
         return exitcodes.OK
@@ -510,8 +538,7 @@ class Worker:
             self.run_trial(trial)
         finally:
             self.heartbeat.stop()
-            if self.spare is not None:
-                self.spare.dismiss()
+            self.close_processes()
         return exitcodes.OK
 
     def _run_peer(self, trial: Any) -> int:
@@ -528,12 +555,10 @@ class Worker:
                "webhdfs_url": self.cfg.webhdfs_url, "result_file": str(work / "result.json"),
                "provenance": {}}
         self.heartbeat.stop()
-        child = self._warm()
-        child.start(cfg)
-        with os.fdopen(child.read_fd) as events:
-            for _line in events:
-                pass
-        return child.proc.wait()
+        child = self._warm().start(cfg)
+        for _event in child.events():
+            pass
+        return child.finish()
 
     def _wait_for_peers(self) -> None:
         if self.cfg.tf_config:

@@ -4,6 +4,15 @@
 trains, and on the chief converts, evaluates and publishes the model (`tuning.artifact`). Each
 epoch's metrics go to the parent as one JSON line on EVENT_FD; the parent owns API access.
 A separate process keeps the per-pod environment (and, for sweeps, the GPU memory) contained.
+The last line, `{"phase": "done", "result": …}`, comes once the model is published, so the
+parent tells the result without waiting for the process to exit (a process that has imported
+TensorFlow takes seconds to tear down).
+
+`--zygote EVENT_FD` (a sweep's worker pool): import TensorFlow once, then for each config line
+on stdin fork one trial process, which starts with TensorFlow already imported, trains,
+publishes and leaves with `os._exit` (no teardown); the zygote reports `{"phase": "exited",
+"pid": …, "code": …}` after reaping it. The zygote never initializes a device (no CUDA in a
+process that forks): each trial process does that itself, and its GPU memory goes when it exits.
 """
 
 from __future__ import annotations
@@ -115,12 +124,71 @@ def run(cfg: dict[str, Any], events: TextIO) -> dict[str, Any]:
             "value": holdout.get("value"), "num_replicas_in_sync": result.num_replicas_in_sync}
 
 
+def _say(events: TextIO, event: dict[str, Any]) -> None:
+    events.write(json.dumps(event) + "\n")
+    events.flush()
+
+
+def run_to_result(cfg: dict[str, Any], events: TextIO) -> int:
+    """Run one trial or training and hand over its result: the exit code to use."""
+    try:
+        result = run(cfg, events)
+    except TrainerError as exc:
+        _say(events, {"phase": "failed", "message": str(exc)})
+        log.error("%s", exc)
+        return exitcodes.DETERMINISTIC
+    Path(cfg["result_file"]).write_text(json.dumps(result))
+    _say(events, {"phase": "done", "result": result})
+    return exitcodes.OK
+
+
+def _forked_trial(cfg: dict[str, Any], events: TextIO) -> None:
+    """The body of a process forked by the zygote; never returns."""
+    code = 1
+    try:
+        os.close(0)  # the zygote's config pipe is not ours
+        os.open(os.devnull, os.O_RDONLY)
+        _say(events, {"phase": "forked", "pid": os.getpid()})
+        code = run_to_result(cfg, events)
+    except BaseException:  # noqa: BLE001 - a crash fails the trial, never the zygote
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # skip TensorFlow's teardown: the result is already handed over
+
+
+def zygote(event_fd: int) -> int:
+    """Fork one trial process per config line on stdin, one at a time; EOF or an empty line
+    ends the zygote."""
+    import tensorflow  # noqa: F401 - imported once here, inherited by every trial process
+
+    with os.fdopen(event_fd, "w") as events:
+        _say(events, {"phase": "zygote-ready", "pid": os.getpid()})
+        for line in sys.stdin:
+            if not line.strip():
+                break
+            cfg = json.loads(line)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _forked_trial(cfg, events)
+            _pid, status = os.waitpid(pid, 0)
+            _say(events, {"phase": "exited", "pid": pid,
+                          "code": os.waitstatus_to_exitcode(status)})
+    return exitcodes.OK
+
+
 def main(argv: list[str]) -> int:
-    """`CONFIG_JSON EVENT_FD`, or `--warm EVENT_FD`: import TensorFlow first, then read the
-    config as one line on stdin (a sweep worker keeps one such process ready, so a trial does
-    not pay the TensorFlow import)."""
+    """`CONFIG_JSON EVENT_FD`, `--warm EVENT_FD` (import TensorFlow first, then read the config
+    as one line on stdin) or `--zygote EVENT_FD` (see the module's docstring)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if argv[0] == "--zygote":
+        return zygote(int(argv[1]))
     if argv[0] == "--warm":
         import tensorflow  # noqa: F401 - the point of warming up
 
@@ -132,15 +200,7 @@ def main(argv: list[str]) -> int:
     else:
         cfg = json.loads(argv[0])
     with os.fdopen(int(argv[1]), "w") as events:
-        try:
-            result = run(cfg, events)
-        except TrainerError as exc:
-            events.write(json.dumps({"phase": "failed", "message": str(exc)}) + "\n")
-            events.flush()
-            log.error("%s", exc)
-            return exitcodes.DETERMINISTIC
-    Path(cfg["result_file"]).write_text(json.dumps(result))
-    return exitcodes.OK
+        return run_to_result(cfg, events)
 
 
 if __name__ == "__main__":

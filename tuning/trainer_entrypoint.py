@@ -169,6 +169,8 @@ def _run_child(cfg: TrainerConfig, python: Path, entry_point: str, data_dir: Pat
                 event = json.loads(line)
             except ValueError:
                 continue
+            if event.get("phase") == "done":  # the result (also in result_file): not a phase
+                continue
             event.pop("metrics", None)  # the annotation keeps the headline metric only
             progress.update(**event)
     code = child.wait()
