@@ -205,6 +205,7 @@ class Worker:
         self.spare: SpawnedTrial | None = None
         self.zygote: Zygote | None = None
         self.fork_failed = False
+        self.retrying = False  # the trial next_trial() returned re-runs a failed one
         self.trials_run = 0
 
     # -- setup ---------------------------------------------------------------------------
@@ -288,10 +289,12 @@ class Worker:
         from optuna.storages import fail_stale_trials
 
         with_db_retry("failing stale trials", lambda: fail_stale_trials(self.study))
+        # the abort rules first: after this worker's own failure, and before any retry runs
+        with_db_retry("checking abort rules", self.check_abort)
         tid = with_db_retry("popping a retry", self._pop_waiting)
+        self.retrying = tid is not None
         if tid is not None:
             return optuna.Trial(self.study, tid)
-        with_db_retry("checking abort rules", self.check_abort)
         slot = with_db_retry("reserving a slot",
                              lambda: sweep_store.reserve_slot(self.eng, self.cfg.study))
         if slot is None:
@@ -301,6 +304,7 @@ class Worker:
             trial = with_db_retry("asking for a trial", self.study.ask)
         if "failed_trial" in self.storage.get_trial_system_attrs(trial._trial_id):
             # ask() popped a retry queued meanwhile: that is not a new trial
+            self.retrying = True
             with_db_retry("releasing a slot",
                           lambda: sweep_store.release_slot(self.eng, self.cfg.study))
         return trial
@@ -320,10 +324,11 @@ class Worker:
 
         spec = self.spec
         params = sweep_spec.suggest(trial, spec)
-        # a retry inherits the failed trial's user attrs: reset the outcome ones
-        for key, value in (("pod", self.cfg.pod), ("job", self.cfg.job),
-                           ("job_index", self.cfg.index), ("fail_reason", ""),
-                           ("deterministic", False)):
+        attrs: list[tuple[str, Any]] = [("pod", self.cfg.pod), ("job", self.cfg.job),
+                                        ("job_index", self.cfg.index)]
+        if self.retrying:  # a retry inherits the failed trial's user attrs: reset the outcome
+            attrs += [("fail_reason", ""), ("deterministic", False)]
+        for key, value in attrs:
             trial.set_user_attr(key, value)
         all_params = {**dict(spec.params), **params}
         work = self.cfg.work_dir / "trials" / str(trial.number)
@@ -515,8 +520,7 @@ class Worker:
                     time.sleep(HEARTBEAT_S)
                     continue
                 self.run_trial(trial)
-                self.trials_run += 1
-                with_db_retry("checking abort rules", self.check_abort)
+                self.trials_run += 1  # the abort rules are checked before the next trial
         finally:
             self.heartbeat.stop()
             self.close_processes()
@@ -532,6 +536,7 @@ class Worker:
         tid = with_db_retry("finding the trial", lambda: self.storage
                             .get_trial_id_from_study_id_trial_number(self.study_id, number))
         trial = optuna.Trial(self.study, tid)
+        self.retrying = True  # this pod may be the Job's retry of the trial: reset its outcome
         if self.cfg.workers > 1 and self.cfg.index != 0:
             return self._run_peer(trial)
         try:
