@@ -23,7 +23,9 @@ from fleet.errors import FleetError, Forbidden, Gone, NotFound
 from fleet.events import FleetChange, Key
 from fleet.kube import collection_path
 from fleet.model import (
+    CHANGE_CAUSE,
     COMPONENT_LABEL,
+    EPOCH,
     MODEL_SERVER_COMPONENT,
     MODEL_URI_ENV,
     RETRAINING_COMPONENT,
@@ -89,7 +91,7 @@ MAX_EVENTS_PER_NAMESPACE = 2000
 AUTOSCALERS = Resource("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers")
 
 
-_KEPT_ANNOTATIONS = ("deployment.kubernetes.io/", "kubernetes.io/change-cause")
+_KEPT_ANNOTATIONS = ("deployment.kubernetes.io/", CHANGE_CAUSE)
 
 
 def slim_deployment(dep: Obj) -> Obj:
@@ -667,7 +669,7 @@ class FleetCache:
         with self._lock:
             names = self._stores.events_by_involved.get((namespace, involved_name), ())
             evs = [self._stores.events[(namespace, n)] for n in names]
-        return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+        return sorted(evs, key=lambda e: e.last_seen or EPOCH, reverse=True)
 
     def hpa_for(self, namespace: str, deployment_name: str) -> Autoscaler | None:
         """The HorizontalPodAutoscaler whose scaleTargetRef is this Deployment, or None."""
@@ -686,7 +688,7 @@ class FleetCache:
             index, events = self._stores.events_by_involved, self._stores.events
             evs = [events[(namespace, n)] for name in set(names)
                    for n in index.get((namespace, name), ())]
-        return sorted(evs, key=lambda e: e.last_seen or derive._EPOCH, reverse=True)
+        return sorted(evs, key=lambda e: e.last_seen or EPOCH, reverse=True)
 
     def watch_events(self, namespace: str) -> Callable[[], None]:
         """Watch `namespace`'s Events until the returned release is called (holders are

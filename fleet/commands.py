@@ -534,7 +534,7 @@ def _print_bulk(args: argparse.Namespace, bulk: Any) -> int:
 
 def cmd_probes(args: argparse.Namespace) -> int:
     from fleet.ops.probes import inspect
-    from fleet.render import format_probe_report
+    from fleet.probe_report_text import format_probe_report
 
     client = _client(args)
     report = inspect(client, client.namespace, args.name)

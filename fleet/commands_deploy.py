@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from fleet.commands import _client, _common, _json, _run, parse_duration
+from fleet.model import SERVING_MODES, SERVING_RUNTIMES
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -34,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="hdfs://NAMENODE:PORT/PATH, webhdfs://HOST:PORT/PATH or a container path")
     p.add_argument("--version", help="app.kubernetes.io/version label (default: the base's)")
     p.add_argument("--replicas", type=int, help="initial replicas (default: the HPA minimum)")
-    p.add_argument("--mode", choices=("latency", "throughput"), default="latency",
+    p.add_argument("--mode", choices=SERVING_MODES, default="latency",
                    help="the overlay: manifests/overlays/MODE (default latency)")
-    p.add_argument("--runtime", choices=("auto", "savedmodel", "tflite-fp32", "tflite-int8"),
+    p.add_argument("--runtime", choices=SERVING_RUNTIMES,
                    help="serving runtime (SERVING_RUNTIME; default: the server's auto)")
     p.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu per pod (default 0)")
     p.add_argument("--min-replicas", type=int, help="HPA minimum (default: the overlay's)")

@@ -16,10 +16,12 @@ from fleet.model import (
     CHANGE_CAUSE,
     COMPONENT_LABEL,
     DEPLOYMENT_ANNOTATION,
+    EPOCH,
     FAILURE_ANNOTATION,
-    GPU_RESOURCE_NAME,
+    GPU_RESOURCE,
     IMPORTANCES_KEY,
     LAST_PROMOTION_ANNOTATION,
+    MODEL_SERVER_COMPONENT,
     MODEL_URI_ENV,
     NAME_LABEL,
     PROGRESS_ANNOTATION,
@@ -51,8 +53,6 @@ from fleet.model import (
 )
 
 Obj = dict[str, Any]
-GPU_RESOURCE = GPU_RESOURCE_NAME
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -147,7 +147,7 @@ def probe_health(pods: Iterable[PodSummary]) -> tuple[ProbeHealth, int, int, int
 
 def is_model_deployment(dep: Obj) -> bool:
     labels = (dep.get("metadata") or {}).get("labels") or {}
-    return labels.get(COMPONENT_LABEL) == "model-server"
+    return labels.get(COMPONENT_LABEL) == MODEL_SERVER_COMPONENT
 
 
 def model_deployment(dep: Obj, pods: Iterable[PodSummary] = (),
@@ -176,7 +176,7 @@ def model_deployment(dep: Obj, pods: Iterable[PodSummary] = (),
         available=_int(status.get("availableReplicas")),
         rollout_state=rollout_state(dep),
         probe_health=health,
-        created=parse_time(md.get("creationTimestamp")) or _EPOCH,
+        created=parse_time(md.get("creationTimestamp")) or EPOCH,
         change_cause=ann.get(CHANGE_CAUSE, ""),
         resource_version=md.get("resourceVersion", ""),
         paused=bool(spec.get("paused")),
@@ -375,7 +375,7 @@ def training_job(job: Obj) -> TrainingJob:
         failed=_int(status.get("failed")),
         gpus=_gpus(spec.get("template") or {}) * _int(spec.get("parallelism"), 1),
         state=job_state(job),
-        created=parse_time(md.get("creationTimestamp")) or _EPOCH,
+        created=parse_time(md.get("creationTimestamp")) or EPOCH,
         resource_version=md.get("resourceVersion", ""),
         progress=training_progress(ann.get(PROGRESS_ANNOTATION)),
         failure=one_line(ann.get(FAILURE_ANNOTATION)),

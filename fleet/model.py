@@ -8,17 +8,21 @@ objects and are immutable, so a consumer may keep them across threads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 MODEL_SERVER_COMPONENT = "model-server"
-GPU_RESOURCE_NAME = "nvidia.com/gpu"
+GPU_RESOURCE = "nvidia.com/gpu"
 TRAINING_COMPONENTS = ("training", "sweep-worker")
 RETRAINING_COMPONENT = "retraining"  # CronJobs that re-train and promote a model
 COMPONENT_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
 VERSION_LABEL = "app.kubernetes.io/version"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MODEL_URI_ENV = "MODEL_URI"
+SERVING_MODES = ("latency", "throughput")  # manifests/overlays/<mode>
+SERVING_RUNTIMES = ("auto", "savedmodel", "tflite-fp32", "tflite-int8")  # serving/config.py
+SERVER_PORT = 8080  # the model server's container port (manifests/base, serving/config.py)
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 # written by the trainer pod on its own Job (tuning/progress.py), JSON
@@ -35,6 +39,7 @@ SWEEP_SPEC_ANNOTATION = "modelfleet.io/sweep-spec"  # the validated spec on the 
 TRIALS_KEY = "trials.json"  # ConfigMap `<sweep>-trials`: the trials table (JSON list)
 IMPORTANCES_KEY = "importances.json"  # and the parameter importances (JSON object)
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"  # the Job controller's label on its pods
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # stands in for a missing timestamp (older than any)
 
 
 class RolloutState(StrEnum):
@@ -272,7 +277,7 @@ class TrainingJob:
     @property
     def gpu_starved(self) -> bool:
         """Pods wait because no node has the GPUs they ask for."""
-        return self.unschedulable > 0 and GPU_RESOURCE_NAME in self.pending_reason
+        return self.unschedulable > 0 and GPU_RESOURCE in self.pending_reason
 
     @property
     def sweep_state(self) -> str:

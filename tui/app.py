@@ -23,10 +23,11 @@ from tui.actions import ActionsMixin, DeployMixin, DeployState, error_text
 from tui.backend import PERMISSIONS, Backend, connected
 from tui.coalesce import ChangeBuffer
 from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, utcnow
+from tui.keys import SWEEP_ACTIONS, WRITE_ACTIONS
 from tui.messages import BackendReady, ChangesPending, PermissionsChecked
 from tui.screens.main import MainScreen
 from tui.screens.picker import PickerScreen
-from tui.sweep_actions import SWEEP_ACTIONS, SweepActionsMixin
+from tui.sweep_actions import SweepActionsMixin
 from tui.sweep_render import SWEEP_COLUMNS
 from tui.view import Key, TableModel
 from tui.widgets.banner import ConnectionBanner
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Factory = Callable[[str | None, list[str] | None], Backend]  # (context, namespaces)
 MIN_APPLY_INTERVAL = 0.1  # seconds between two table batches (≈10 Hz at most)
-WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
-                 *SWEEP_ACTIONS}
 TARGET_ACTIONS = WRITE_ACTIONS - {"undo_wave", "deploy", *SWEEP_ACTIONS} | {
     "detail", "probes", "history", "logs"}
 # app action -> PERMISSIONS key; reads (logs, probe now, predict) are allowed in --readonly

@@ -10,6 +10,7 @@ from typing import Any
 from rich.text import Text
 
 from fleet.model import (
+    EPOCH,
     JobState,
     ModelDeployment,
     ProbeHealth,
@@ -193,7 +194,6 @@ JOB_COLUMNS: tuple[Column, ...] = (
 
 _PROMOTION_STYLE = {"promoted": "green", "kept": "cyan", "rolled-back": "yellow",
                     "skipped": "dim", "failed": "bold red"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def time_until(when: datetime, now: datetime) -> str:
@@ -256,7 +256,7 @@ SCHEDULE_COLUMNS: tuple[Column, ...] = (
     Column("schedule", "SCHEDULE", None, _schedule, lambda s: s.schedule),
     Column("active", "ACTIVE", 6, lambda s, n: str(s.active), lambda s: s.active),
     Column("last_run", "LAST RUN", 9, _last_run,
-           lambda s: -(s.last_schedule or _EPOCH).timestamp(), timed=True),
+           lambda s: -(s.last_schedule or EPOCH).timestamp(), timed=True),
     Column("next_run", "NEXT RUN", 11, _next_run,
            lambda s: s.next_run.timestamp() if s.next_run else float("inf"), timed=True),
     Column("promotion", "LAST PROMOTION", None, _promotion,

@@ -6,6 +6,14 @@ from typing import Any
 
 from rich.markup import escape
 
+SWEEP_ACTIONS = ("sweep_stop", "sweep_resume", "sweep_promote", "sweep_launch")
+# app actions that write: refused in --readonly
+WRITE_ACTIONS = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
+                 *SWEEP_ACTIONS}
+# app actions RBAC may deny, shown disabled with the reason in the help and the palette
+# (logs: a read, but RBAC may forbid it)
+DENIABLE_ACTIONS = WRITE_ACTIONS | {"logs"}
+
 # (area, key, action as run by App.run_action, description)
 KEYMAP: list[tuple[str, str, str, str]] = [
     ("Navigate", "↑ ↓ PgUp PgDn Home End", "", "move the cursor"),
@@ -73,11 +81,7 @@ def palette_entries(app: Any) -> list[tuple[str, str, str]]:
             continue
         name = action.split(".", 1)[1]
         title = escape(f"{area}: {desc.split(';')[0].split(' (')[0]}  ({key})")
-        why = app.denied(name) if hasattr(app, "denied") and name in _WRITES else None
+        why = app.denied(name) if hasattr(app, "denied") and name in DENIABLE_ACTIONS else None
         out.append((title if not why else f"{title} — disabled: {why}", desc, action))
     return out
 
-
-_WRITES = {"rollback", "scale", "restart", "pause_resume", "rollout", "undo_wave", "deploy",
-           "logs", "sweep_launch", "sweep_stop", "sweep_resume",
-           "sweep_promote"}  # (logs: a read, but RBAC may forbid it; the help says why)

@@ -11,7 +11,7 @@ import yaml
 from rich.console import RenderableType
 from rich.text import Text
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.errors import FleetError
 from fleet.model import ModelDeployment, Revision
 
@@ -47,7 +47,7 @@ def plural(n: int, word: str) -> str:
 
 def template_yaml(template: dict[str, Any]) -> str:
     """The pod template as YAML, without the controller's pod-template-hash label."""
-    return yaml.safe_dump(deployutil.strip_hash(template), sort_keys=True,
+    return yaml.safe_dump(replicasets.strip_hash(template), sort_keys=True,
                           default_flow_style=False)
 
 
@@ -77,14 +77,14 @@ def template_diff(a: Revision, b: Revision) -> Text:
 
 def rollback_choice(d: ModelDeployment, history: Sequence[Revision],
                     to_revision: int = 0) -> tuple[Revision, Revision]:
-    """(current, target) as `kubectl rollout undo` picks them (fleet.deployutil's rule);
+    """(current, target) as `kubectl rollout undo` picks them (fleet.replicasets's rule);
     ValueError with kubectl's message when there is nothing to go back to."""
     revs = sorted(history, key=lambda r: r.revision)
     current = next((r for r in revs if r.current), revs[-1] if revs else None)
     if current is None:
         raise ValueError(f'no rollout history found for deployment "{d.name}"')
     try:
-        target = deployutil.pick_rollback(revs, lambda r: r.revision, to_revision, d.name)
+        target = replicasets.pick_rollback(revs, lambda r: r.revision, to_revision, d.name)
     except FleetError as exc:
         raise ValueError(exc.message) from None
     return current, target

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from tui.screens.main import MainScreen
     from tui.view import Key, TableModel
 
-SWEEP_ACTIONS = ("sweep_stop", "sweep_resume", "sweep_promote", "sweep_launch")
 MAX_RUN_LINES = 500
 SPEC_HEAD_LINES = 30
 

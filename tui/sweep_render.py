@@ -15,7 +15,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from fleet.model import PodSummary, SweepSummary, SweepTrial, TrainingJob
+from fleet.model import GPU_RESOURCE, PodSummary, SweepSummary, SweepTrial, TrainingJob
 from tui.columns import Column, _clip, human_age, progress_bar
 
 STATE_STYLE = {"running": "cyan", "pending": "yellow", "stopped": "magenta",
@@ -80,7 +80,7 @@ def scheduler_gist(message: str) -> str:
     if gpu is None:
         return message
     nodes = _NODES.search(message)
-    return f"Insufficient nvidia.com/gpu on {gpu.group(1)}" + (
+    return f"Insufficient {GPU_RESOURCE} on {gpu.group(1)}" + (
         f" of {nodes.group(1)} nodes" if nodes else " nodes")
 
 
@@ -477,6 +477,6 @@ def pod_table_rows(pods: Sequence[PodSummary], trials: Iterable[SweepTrial], now
         rows.append((Text(p.name), Text(status, style=style),
                      Text(f"#{trial}" if trial is not None else "-"), Text(p.node or "-"),
                      Text(str(p.restarts)), Text(human_age(p.created, now) if p.created else "-"),
-                     Text(_clip(why, 100), style="red" if "nvidia.com/gpu" in why
+                     Text(_clip(why, 100), style="red" if GPU_RESOURCE in why
                           else "yellow") if why else Text("")))
     return rows

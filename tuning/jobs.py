@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet import kustomize
-from fleet.derive import GPU_RESOURCE
-from fleet.model import COMPONENT_LABEL, NAME_LABEL
+from fleet.model import COMPONENT_LABEL, GPU_RESOURCE, NAME_LABEL
 from fleet.ops.deploy import manifests_dir
 
 Obj = dict[str, Any]

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from fleet.derive import GPU_RESOURCE, condition
+from fleet.derive import condition
 from fleet.errors import FleetError, NotFound
 from fleet.kube import collection_path
+from fleet.model import GPU_RESOURCE
 from tuning.jobs import TrainSpec, build_objects, rbac_objects
 from tuning.progress import FAILURE_ANNOTATION, PROGRESS_ANNOTATION
 

@@ -10,8 +10,9 @@ TUI = ["tests/tui/test_plans.py", "tests/tui/test_app_fake.py", "tests/tui/test_
 CACHE = ["tests/fleet/test_cache_unit.py", "tests/fleet/test_cache_staged.py",
          "tests/tui/test_backend.py"]
 OPS = ["tests/fleet/test_rollback_unit.py", "tests/fleet/test_restart_scale_unit.py",
-       "tests/fleet/test_bulk_cli.py", "tests/fleet/test_deployutil.py",
-       "tests/fleet/test_status_history_probes.py", "tests/fleet/test_status_watch_errors.py"]
+       "tests/fleet/test_bulk_cli.py", "tests/fleet/test_replicasets.py",
+       "tests/fleet/test_status_history_probes.py", "tests/fleet/test_status_watch_errors.py",
+       "tests/fleet/test_access_unit.py", "tests/fleet/test_rollout_unit.py"]
 
 MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     # --- the review's table -------------------------------------------------------------
@@ -35,7 +36,7 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     ("bulk-target-revision-unnamed", "tui/plans.py",
      "to_revision[d.key] = target.revision", "to_revision[d.key] = 0", TUI),
     ("diff-keeps-pod-template-hash", "tui/plans.py",
-     "yaml.safe_dump(deployutil.strip_hash(template)", "yaml.safe_dump((template or {})",
+     "yaml.safe_dump(replicasets.strip_hash(template)", "yaml.safe_dump((template or {})",
      TUI),
     ("bulk-skips-hidden", "tui/plans.py",
      'lines.append(Text.assemble((_name(d), "bold"), ("  skipped: ", "red"), str(exc)))',
@@ -44,7 +45,7 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
      "        if any(e.get(\"name\") == MODEL_URI_ENV for e in c.get(\"env\") or []):",
      "        if False:", TUI),
     ("history-template-missing", "fleet/ops/history.py",
-     "template=deployutil.strip_hash(template),", "template={},", TUI),
+     "template=replicasets.strip_hash(template),", "template={},", TUI),
     ("cache-drops-probes", "fleet/cache.py",
      "slim.update((k, c[k]) for k in PROBE_FIELDS if c.get(k))", "pass", CACHE),
     ("cache-events-about-empty", "fleet/cache.py",
@@ -70,14 +71,14 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     ("generation-check-skipped", "fleet/ops/rollback.py",
      "        if _generation(dep) != expected_generation:",
      "        if False:", OPS),
-    ("previous-is-latest", "fleet/deployutil.py",
+    ("previous-is-latest", "fleet/replicasets.py",
      "            previous, previous_rev = latest, latest_rev\n",
      "            previous, previous_rev = item, rev\n", OPS),
     ("history-current-flag", "fleet/ops/history.py", "current=rev == current,",
      "current=False,", OPS),
     ("probe-events-oldest-first", "fleet/ops/probes.py",
-     "picked.sort(key=lambda e: (e.last_seen or _EPOCH, e.name), reverse=True)",
-     "picked.sort(key=lambda e: (e.last_seen or _EPOCH, e.name))", OPS),
+     "picked.sort(key=lambda e: (e.last_seen or EPOCH, e.name), reverse=True)",
+     "picked.sort(key=lambda e: (e.last_seen or EPOCH, e.name))", OPS),
     ("scale-precondition-ignored", "fleet/ops/scale.py",
      "if current_replicas is not None and current_replicas < -1:",
      "if False:", OPS),

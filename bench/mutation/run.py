@@ -69,12 +69,30 @@ _SWAP = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
          ast.In: ast.NotIn, ast.NotIn: ast.In}
 
 
+def _declarations(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside decorators: never mutated (the one rule for equivalent mutants).
+
+    A decorator declares, it does not compute: `@dataclass(frozen=True, slots=True)` → False
+    changes no result a test can see (`slots` is the memory layout; a write to a frozen record
+    is a type error mypy reports, and no code does it), so such a mutant can only survive.
+    """
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for dec in node.decorator_list:
+                out |= {id(n) for n in ast.walk(dec)}
+    return out
+
+
 def auto_mutants(source: str) -> list[tuple[str, str]]:
     """(description, mutated source) for every comparison flip, and/or swap, negated `if`,
-    and integer/bool constant change outside docstrings."""
+    and integer/bool constant change outside docstrings and decorators (`_declarations`)."""
     tree = ast.parse(source)
+    skip = _declarations(tree)
     sites: list[tuple[str, int]] = []
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Compare):
             for i, op in enumerate(node.ops):
                 if type(op) in _SWAP:

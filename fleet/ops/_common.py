@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.errors import FleetError, ManagedElsewhere
 from fleet.kube import collection_path, deployment_path
 
@@ -25,7 +25,7 @@ def get_deployment(client: Any, namespace: str, name: str) -> Obj:
 def list_owned_replicasets(client: Any, deployment: Obj) -> list[Obj]:
     """kubectl `GetAllReplicaSets`: selector LIST (paginated), controller filter, sorted."""
     md = deployment.get("metadata") or {}
-    selector = deployutil.selector_to_query((deployment.get("spec") or {}).get("selector"))
+    selector = replicasets.selector_to_query((deployment.get("spec") or {}).get("selector"))
     try:
         doc = client.list_all(
             collection_path("apps/v1", "replicasets", md.get("namespace")),
@@ -33,7 +33,7 @@ def list_owned_replicasets(client: Any, deployment: Obj) -> list[Obj]:
         )
     except FleetError as exc:
         raise exc.wrap(f"failed to retrieve replica sets from deployment {md.get('name')}") from exc
-    return deployutil.owned_replicasets(deployment, doc.get("items") or [])
+    return replicasets.owned_replicasets(deployment, doc.get("items") or [])
 
 
 def last_writer(obj: Obj) -> tuple[str, str]:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.derive import parse_time
 from fleet.errors import FleetError
 from fleet.kube import collection_path
-from fleet.model import COMPONENT_LABEL, MODEL_SERVER_COMPONENT, OpResult
+from fleet.model import CHANGE_CAUSE, COMPONENT_LABEL, MODEL_SERVER_COMPONENT, OpResult
 from fleet.ops.rollback import rollback
 
 CONTROLLER_MANAGER = "kube-controller-manager"
@@ -102,19 +102,19 @@ def rollout_started_at(dep: dict[str, Any], owned: list[dict[str, Any]]) -> date
     controller's last write of the revision annotation (a rollback reuses an old RS, so only
     the second moves); the Deployment's creation when neither is known."""
     times: list[datetime] = []
-    new_rs = deployutil.find_new_replicaset(dep, owned)
+    new_rs = replicasets.find_new_replicaset(dep, owned)
     if new_rs is not None:
-        t = parse_time(deployutil.meta(new_rs).get("creationTimestamp"))
+        t = parse_time(replicasets.meta(new_rs).get("creationTimestamp"))
         if t:
             times.append(t)
-    for entry in deployutil.meta(dep).get("managedFields") or []:
+    for entry in replicasets.meta(dep).get("managedFields") or []:
         if entry.get("manager") == CONTROLLER_MANAGER and not entry.get("subresource"):
             t = parse_time(entry.get("time"))
             if t:
                 times.append(t)
     if times:
         return max(times)
-    return parse_time(deployutil.meta(dep).get("creationTimestamp")) or datetime.now(UTC)
+    return parse_time(replicasets.meta(dep).get("creationTimestamp")) or datetime.now(UTC)
 
 
 def undo_wave_candidates(
@@ -135,23 +135,23 @@ def undo_wave_candidates(
         deps = client.list_all(collection_path("apps/v1", "deployments", ns), selector)
         rss = client.list_all(collection_path("apps/v1", "replicasets", ns)).get("items") or []
         for dep in deps.get("items") or []:
-            if any(o.get("controller") for o in deployutil.meta(dep).get("ownerReferences") or []):
+            if any(o.get("controller") for o in replicasets.meta(dep).get("ownerReferences") or []):
                 continue  # another controller (KServe, Argo) owns it: undo it there
-            owned = deployutil.owned_replicasets(dep, rss)
+            owned = replicasets.owned_replicasets(dep, rss)
             started = rollout_started_at(dep, owned)
             if started < cutoff:
                 continue
             try:
-                target = deployutil.rollback_target(dep, owned, 0)
+                target = replicasets.rollback_target(dep, owned, 0)
             except FleetError:
                 continue
-            md = deployutil.meta(dep)
+            md = replicasets.meta(dep)
             out.append(WaveCandidate(
                 namespace=md.get("namespace", ""), name=md.get("name", ""),
-                revision=deployutil.revision_of(dep) or 0,
-                previous_revision=deployutil.revision_of(target) or 0,
+                revision=replicasets.revision_of(dep) or 0,
+                previous_revision=replicasets.revision_of(target) or 0,
                 started_at=started,
-                change_cause=deployutil.annotations_of(dep).get(deployutil.CHANGE_CAUSE, ""),
+                change_cause=replicasets.annotations_of(dep).get(CHANGE_CAUSE, ""),
                 generation=int(md.get("generation") or 0),
                 resource_version=md.get("resourceVersion", ""),
             ))

@@ -30,15 +30,20 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fleet import kustomize
-from fleet.derive import GPU_RESOURCE, condition, serving_container
+from fleet.derive import condition, serving_container
 from fleet.errors import FleetError, NotFound, Timeout
 from fleet.kube import collection_path
 from fleet.model import (
     CHANGE_CAUSE,
     COMPONENT_LABEL,
+    GPU_RESOURCE,
+    MANAGED_BY_LABEL,
     MODEL_SERVER_COMPONENT,
     MODEL_URI_ENV,
     NAME_LABEL,
+    SERVER_PORT,
+    SERVING_MODES,
+    SERVING_RUNTIMES,
     VERSION_LABEL,
 )
 
@@ -55,10 +60,7 @@ GATEWAY_GROUP = "gateway.networking.k8s.io"
 GATEWAY_VERSION = f"{GATEWAY_GROUP}/v1"
 GATEWAY_ENV = "FLEET_GATEWAY"
 DEFAULT_GATEWAY = "fleet-system/fleet-gateway"
-MODES = ("latency", "throughput")
-SERVING_RUNTIMES = ("auto", "savedmodel", "tflite-fp32", "tflite-int8")  # serving/config.py
 BASE_NAME = "model-server"
-SERVER_PORT = 8080
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # DNS-1035: Service names
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -164,8 +166,8 @@ def validate(spec: DeploySpec) -> None:
                                      or not _LABEL_VALUE.match(spec.version)):
         problems.append(f"--version {spec.version!r} must be a label value (letters, digits, "
                         "'-', '_', '.', at most 63 characters)")
-    if spec.mode not in MODES:
-        problems.append(f"--mode {spec.mode!r} must be one of {', '.join(MODES)}")
+    if spec.mode not in SERVING_MODES:
+        problems.append(f"--mode {spec.mode!r} must be one of {', '.join(SERVING_MODES)}")
     if spec.runtime is not None and spec.runtime not in SERVING_RUNTIMES:
         problems.append(f"--runtime {spec.runtime!r} must be one of {', '.join(SERVING_RUNTIMES)}")
     for flag, value, least in (("--replicas", spec.replicas, 0), ("--gpus", spec.gpus, 0),
@@ -284,7 +286,7 @@ def build_objects(spec: DeploySpec, manifests: Path | None = None) -> list[Obj]:
         md["namespace"] = spec.namespace
         labels = md.setdefault("labels", {})
         labels[NAME_LABEL] = spec.name
-        labels["app.kubernetes.io/managed-by"] = FIELD_MANAGER
+        labels[MANAGED_BY_LABEL] = FIELD_MANAGER
         if kind == "Deployment":
             _customize_deployment(obj, spec, replicas)
         elif kind in ("Service", "PodDisruptionBudget"):
@@ -334,7 +336,7 @@ def _customize_deployment(dep: Obj, spec: DeploySpec, replicas: int) -> None:
     tmpl = ds["template"]
     tlabels = tmpl.setdefault("metadata", {}).setdefault("labels", {})
     tlabels[NAME_LABEL] = spec.name
-    tlabels["app.kubernetes.io/managed-by"] = FIELD_MANAGER
+    tlabels[MANAGED_BY_LABEL] = FIELD_MANAGER
     if spec.version:
         tlabels[VERSION_LABEL] = spec.version
     pod = tmpl["spec"]

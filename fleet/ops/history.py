@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.derive import parse_time, template_facts
 from fleet.errors import RevisionNotFound
-from fleet.model import Revision
+from fleet.model import CHANGE_CAUSE, Revision
 from fleet.ops._common import get_deployment, list_owned_replicasets, ref
 
 
@@ -22,13 +22,13 @@ def history_at(client: Any, namespace: str, name: str) -> tuple[int, list[Revisi
     from these revisions passes the generation as `expected_generation`."""
     dep = get_deployment(client, namespace, name)
     owned = list_owned_replicasets(client, dep)
-    return int(deployutil.meta(dep).get("generation") or 0), revisions_of(dep, owned)
+    return int(replicasets.meta(dep).get("generation") or 0), revisions_of(dep, owned)
 
 
 def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revision]:
     by_rev: dict[int, dict[str, Any]] = {}
-    for rs in deployutil.all_replicasets(dep, owned):
-        rev = deployutil.revision_of(rs)
+    for rs in replicasets.all_replicasets(dep, owned):
+        rev = replicasets.revision_of(rs)
         if rev is not None:
             by_rev[rev] = rs
     current = max(by_rev, default=None)
@@ -41,7 +41,7 @@ def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revis
         out.append(
             Revision(
                 revision=rev,
-                change_cause=deployutil.annotations_of(rs).get(deployutil.CHANGE_CAUSE, ""),
+                change_cause=replicasets.annotations_of(rs).get(CHANGE_CAUSE, ""),
                 replicaset=md.get("name", ""),
                 created=parse_time(md.get("creationTimestamp")),
                 replicas=int((rs.get("status") or {}).get("replicas") or 0),
@@ -49,7 +49,7 @@ def revisions_of(dep: dict[str, Any], owned: list[dict[str, Any]]) -> list[Revis
                 model_uri=uri,
                 version=version,
                 current=rev == current,
-                template=deployutil.strip_hash(template),
+                template=replicasets.strip_hash(template),
             )
         )
     return out
@@ -81,23 +81,23 @@ def revision_template(client: Any, namespace: str, name: str, revision: int) -> 
     """The pod template of one revision, with its RS's change-cause, as kubectl prints it."""
     dep = get_deployment(client, namespace, name)
     by_rev: dict[int, dict[str, Any]] = {}
-    for rs in deployutil.all_replicasets(dep, list_owned_replicasets(client, dep)):
-        rev = deployutil.revision_of(rs)
+    for rs in replicasets.all_replicasets(dep, list_owned_replicasets(client, dep)):
+        rev = replicasets.revision_of(rs)
         if rev is not None:
             by_rev[rev] = rs
     if revision not in by_rev:
         raise RevisionNotFound("unable to find the specified revision")
     rs = by_rev[revision]
     template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-    cause = deployutil.annotations_of(rs).get(deployutil.CHANGE_CAUSE)
+    cause = replicasets.annotations_of(rs).get(CHANGE_CAUSE)
     if cause:
         template.setdefault("metadata", {}).setdefault("annotations", {})[
-            deployutil.CHANGE_CAUSE] = cause
+            CHANGE_CAUSE] = cause
     return template
 
 
 def format_revision(name: str, revision: int, template: dict[str, Any]) -> str:
     """`kubectl rollout history --revision=N` output."""
-    from fleet.describe import describe_pod_template
+    from fleet.pod_template_text import describe_pod_template
 
     return f"{ref(name)} with revision #{revision}\n{describe_pod_template(template)}\n"

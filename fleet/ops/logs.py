@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import urllib3
 
-from fleet import deployutil, errors
+from fleet import errors, replicasets
 from fleet.kube import collection_path
 from fleet.ops._common import get_deployment
 
@@ -216,7 +216,7 @@ def pod_containers(pod: Obj, *, all_containers: bool = False) -> list[str]:
                                                "ephemeralContainers")
                 for c in spec.get(key) or []]
     names = [c.get("name", "") for c in spec.get("containers") or []]
-    default = deployutil.annotations_of(pod).get(DEFAULT_CONTAINER_ANNOTATION)
+    default = replicasets.annotations_of(pod).get(DEFAULT_CONTAINER_ANNOTATION)
     if default and default in names:
         return [default]
     return names[:1]
@@ -229,7 +229,7 @@ def all_container_names(pod: Obj) -> list[str]:
 def selector_pods(client: Any, namespace: str, deployment: Obj) -> list[Obj]:
     """Every pod the Deployment's selector matches (the current ReplicaSet's and older ones),
     sorted by name."""
-    selector = deployutil.selector_to_query((deployment.get("spec") or {}).get("selector"))
+    selector = replicasets.selector_to_query((deployment.get("spec") or {}).get("selector"))
     if not selector:
         name = (deployment.get("metadata") or {}).get("name")
         raise errors.FleetError(f'deployment "{name}" has no selector')

@@ -24,6 +24,7 @@ import orjson
 from fleet.derive import env_value, serving_container
 from fleet.errors import FleetError, NotFound
 from fleet.kube import KubeClient, collection_path
+from fleet.model import SERVER_PORT
 from fleet.ops._common import get_deployment
 from fleet.ops.logs import selector_pods
 from fleet.portforward import HttpResponse, PodHTTP, PortForwarder
@@ -31,7 +32,6 @@ from fleet.portforward import HttpResponse, PodHTTP, PortForwarder
 Obj = dict[str, Any]
 PROTOCOLS = ("v1", "v2")
 VIAS = ("port-forward", "pod-ip")
-DEFAULT_PORT = 8080
 BODY_HEAD = 512
 
 # TF Serving DataType enum names → (JSON zero value, V2 datatype)
@@ -235,7 +235,7 @@ def resolve_port(container: Obj, port: Any) -> int:
 
 def serving_port(container: Obj) -> int:
     """The model server's HTTP port: the readiness probe's, else a port named http, else the
-    first containerPort, else 8080."""
+    first containerPort, else SERVER_PORT (8080)."""
     probe = (container.get("readinessProbe") or {}).get("httpGet")
     if probe and probe.get("port") is not None:
         return resolve_port(container, probe["port"])
@@ -243,7 +243,7 @@ def serving_port(container: Obj) -> int:
     for p in ports:
         if p.get("name") == "http":
             return int(p["containerPort"])
-    return int(ports[0]["containerPort"]) if ports else DEFAULT_PORT
+    return int(ports[0]["containerPort"]) if ports else SERVER_PORT
 
 
 def _forwarder(client: Any, kubeconfig: str | None, context: str | None) -> PortForwarder:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fleet import deployutil
-from fleet.derive import _EPOCH, event_record, pod_summary, probe_health
+from fleet import replicasets
+from fleet.derive import event_record, pod_summary, probe_health
 from fleet.kube import collection_path
-from fleet.model import EventRecord, PodSummary, ProbeReport, ProbeSpec
+from fleet.model import EPOCH, EventRecord, PodSummary, ProbeReport, ProbeSpec
 from fleet.ops._common import get_deployment, list_owned_replicasets
 
 PROBE_KINDS = (("liveness", "livenessProbe"), ("readiness", "readinessProbe"),
@@ -82,15 +82,15 @@ def probe_events(events: list[EventRecord], pods: Sequence[PodSummary]) -> tuple
         if e.reason in PROBE_EVENT_REASONS and e.involved_kind == "Pod"
         and (e.involved_uid in uids or (not e.involved_uid and e.involved_name in names))
     ]
-    picked.sort(key=lambda e: (e.last_seen or _EPOCH, e.name), reverse=True)
+    picked.sort(key=lambda e: (e.last_seen or EPOCH, e.name), reverse=True)
     return tuple(picked[:MAX_EVENTS])
 
 
 def inspect(client: Any, namespace: str, name: str) -> ProbeReport:
     """Everything about one Deployment's probes, read live from the API."""
     dep = get_deployment(client, namespace, name)
-    owned = {deployutil.meta(rs).get("name") for rs in list_owned_replicasets(client, dep)}
-    selector = deployutil.selector_to_query((dep.get("spec") or {}).get("selector"))
+    owned = {replicasets.meta(rs).get("name") for rs in list_owned_replicasets(client, dep)}
+    selector = replicasets.selector_to_query((dep.get("spec") or {}).get("selector"))
     pods_doc = client.list_all(
         collection_path("v1", "pods", namespace), {"labelSelector": selector} if selector else None
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.errors import Conflict, DeploymentPaused, FleetError, RevisionNotFound
 from fleet.kube import JSON_PATCH, deployment_path
 from fleet.model import OpResult
@@ -117,7 +117,7 @@ def rollback(
         raise RevisionNotFound(f"unable to find specified revision {to_revision} in history")
     dep = get_deployment(client, namespace, name)
     warning = ""
-    if deployutil.LAST_APPLIED in deployutil.annotations_of(dep):
+    if replicasets.LAST_APPLIED in replicasets.annotations_of(dep):
         warning = LAST_APPLIED_WARNING.format(name=name)
         if on_warning is not None:
             on_warning(warning)
@@ -126,18 +126,18 @@ def rollback(
         check_not_managed(dep, "rollback")
     for attempt in range(MAX_ATTEMPTS):
         owned = list_owned_replicasets(client, dep)
-        rs = deployutil.rollback_target(dep, owned, to_revision)
+        rs = replicasets.rollback_target(dep, owned, to_revision)
         if (dep.get("spec") or {}).get("paused"):
             raise DeploymentPaused(PAUSED_MESSAGE)
-        if deployutil.equal_ignore_hash(rs["spec"]["template"], dep["spec"]["template"]):
+        if replicasets.equal_ignore_hash(rs["spec"]["template"], dep["spec"]["template"]):
             return OpResult(
                 namespace, name,
                 f"{ref(name)} skipped rollback (current template already matches revision "
                 f"{to_revision})",
-                changed=False, revision=deployutil.revision_of(rs), resource_version=_rv(dep),
+                changed=False, revision=replicasets.revision_of(rs), resource_version=_rv(dep),
                 warning=warning,
             )
-        patch = deployutil.rollback_patch(dep, rs, resource_version=_rv(dep))
+        patch = replicasets.rollback_patch(dep, rs, resource_version=_rv(dep))
         query = {"dryRun": "All"} if dry_run else None
         try:
             out = client.patch(deployment_path(namespace, name), patch, JSON_PATCH, query)
@@ -151,9 +151,9 @@ def rollback(
             continue
         if dry_run:  # kubectl --dry-run=server: the server validated it, nothing persisted
             return OpResult(namespace, name, f"{ref(name)} rolled back (server dry run)", False,
-                            revision=deployutil.revision_of(rs), warning=warning)
+                            revision=replicasets.revision_of(rs), warning=warning)
         return OpResult(
             namespace, name, f"{ref(name)} rolled back", changed=True,
-            revision=deployutil.revision_of(rs), resource_version=_rv(out), warning=warning,
+            revision=replicasets.revision_of(rs), resource_version=_rv(out), warning=warning,
         )
     raise AssertionError("unreachable")

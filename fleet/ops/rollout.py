@@ -9,11 +9,11 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.derive import serving_container
 from fleet.errors import FleetError
 from fleet.kube import JSON_PATCH, deployment_path
-from fleet.model import MODEL_URI_ENV, VERSION_LABEL, OpResult
+from fleet.model import CHANGE_CAUSE, MODEL_URI_ENV, VERSION_LABEL, OpResult
 from fleet.ops._common import check_not_managed, get_deployment, ref
 from fleet.ops.rollback import (
     MAX_ATTEMPTS,
@@ -45,7 +45,7 @@ def rollout_patch(
     containers = (template.get("spec") or {}).get("containers") or []
     target = serving_container(template)
     if not target:
-        raise FleetError(f"{ref(deployutil.meta(dep).get('name', ''))} has no containers")
+        raise FleetError(f"{ref(replicasets.meta(dep).get('name', ''))} has no containers")
     i = containers.index(target)
     base = f"/spec/template/spec/containers/{i}"
     ops: list[dict[str, Any]] = []
@@ -83,12 +83,12 @@ def rollout_patch(
                             "value": version})
             changed.append("version")
     if ops:
-        if deployutil.meta(dep).get("annotations") is None:
+        if replicasets.meta(dep).get("annotations") is None:
             ops.append({"op": "add", "path": "/metadata/annotations",
-                        "value": {deployutil.CHANGE_CAUSE: change_cause}})
+                        "value": {CHANGE_CAUSE: change_cause}})
         else:
             ops.append({"op": "add",
-                        "path": f"/metadata/annotations/{_pointer(deployutil.CHANGE_CAUSE)}",
+                        "path": f"/metadata/annotations/{_pointer(CHANGE_CAUSE)}",
                         "value": change_cause})
     return ops, changed
 
@@ -133,7 +133,7 @@ def rollout(
             model_version=model_version)
         if not ops:
             return OpResult(namespace, name, f"{ref(name)} unchanged", False,
-                            revision=deployutil.revision_of(dep), resource_version=_rv(dep))
+                            revision=replicasets.revision_of(dep), resource_version=_rv(dep))
         ops.insert(0, {"op": "test", "path": "/metadata/resourceVersion", "value": _rv(dep)})
         try:
             out = client.patch(deployment_path(namespace, name), ops, JSON_PATCH)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fleet import deployutil
+from fleet import replicasets
 from fleet.derive import condition
 from fleet.errors import FleetError, Gone, NotFound, Timeout
 from fleet.kube import collection_path
@@ -23,7 +23,7 @@ def status_message(dep: dict[str, Any], revision: int = 0) -> tuple[str, bool]:
     md, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
     name = md.get("name", "")
     if revision > 0:
-        running = deployutil.revision_of(dep)
+        running = replicasets.revision_of(dep)
         if running != revision:
             raise FleetError(
                 f"desired revision ({revision}) is different from the running revision ({running})"

@@ -37,13 +37,17 @@ class FakeApi:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}  # path -> object
         self.lists: dict[str, list[dict[str, Any]]] = {}
+        self.list_queries: list[tuple[str, dict[str, Any]]] = []  # (path, query) of LISTs
         self.list_rv = "100"
         self.calls: list[tuple[str, str]] = []
         self.patches: list[tuple[str, str, Any, dict]] = []
+        self.reviews: list[dict[str, Any]] = []  # SelfSubjectAccessReview bodies POSTed
         self.put_conflicts = 0  # PUTs to fail with 409 before one succeeds
         self.before_patch = None  # hook(path) run just before a PATCH is applied
         self.watch_queues: dict[str, queue.Queue] = {}
         self.watch_errors: dict[str, list[Exception]] = {}
+        # (path, query, read_timeout) of every watch opened
+        self.watch_queries: list[tuple[str, dict[str, Any], float]] = []
         self.watch_opened = threading.Event()
         self.namespace = "ns1"
         self._rv = 2000
@@ -62,6 +66,7 @@ class FakeApi:
 
     def list_all(self, path: str, query=None) -> dict[str, Any]:
         self.calls.append(("LIST", path))
+        self.list_queries.append((path, dict(query or {})))
         return {"metadata": {"resourceVersion": self.list_rv},
                 "items": copy.deepcopy(self.lists.get(path, []))}
 
@@ -117,18 +122,24 @@ class FakeApi:
         return copy.deepcopy(body)
 
     def post(self, path: str, body: Any, query=None) -> dict[str, Any]:
-        """SelfSubjectAccessReviews only: allowed, unless `denied(attributes)` says otherwise."""
+        """SelfSubjectAccessReviews only: the review's `status` is `review_status(attributes)`
+        (allowed, unless `denied(attributes)` says otherwise); each review body is kept."""
         self.calls.append(("POST", path))
         if not path.endswith("/selfsubjectaccessreviews"):
             raise NotImplementedError(path)
+        self.reviews.append(copy.deepcopy(body))
         attrs = body["spec"]["resourceAttributes"]
-        return {"status": {"allowed": not self.denied(attrs)}}
+        return {**copy.deepcopy(body), "status": self.review_status(attrs)}
+
+    def review_status(self, attributes: dict[str, Any]) -> dict[str, Any]:  # tests replace it
+        return {"allowed": not self.denied(attributes)}
 
     def denied(self, attributes: dict[str, Any]) -> bool:  # tests replace it
         return False
 
     def watch(self, path: str, query=None, *, read_timeout: float = 0) -> FakeWatch:
         self.calls.append(("WATCH", path))
+        self.watch_queries.append((path, dict(query or {}), read_timeout))
         errs = self.watch_errors.get(path)
         if errs:
             raise errs.pop(0)

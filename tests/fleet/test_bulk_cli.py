@@ -48,6 +48,45 @@ def test_rollout_started_at_uses_controller_revision_write_for_reused_rs():
     assert rollout_started_at(dep, rss) == datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
 
+def test_rollout_started_at_falls_back_to_the_deployments_creation():
+    dep, _ = history_set()
+    assert rollout_started_at(dep, []) == datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+def test_run_bulk_runs_targets_concurrently_by_default():
+    import threading
+
+    together = threading.Barrier(5, timeout=5)
+
+    def op(ns: str, name: str) -> OpResult:
+        together.wait()  # every target must be in flight at once
+        return OpResult(ns, name, "ok", True)
+
+    res = run_bulk(op, [("n", str(i)) for i in range(5)])
+    assert res.ok and len(res.succeeded) == 5
+
+
+def test_undo_wave_rolls_back_concurrently_by_default():
+    import threading
+
+    from fleet.kube import deployment_path
+    from fleet.ops.bulk import WaveCandidate, undo_wave
+
+    api = FakeApi()
+    listed = []
+    for ns in ("ns1", "ns2"):
+        dep, rss = history_set()
+        dep["metadata"]["namespace"] = ns
+        api.objects[deployment_path(ns, "resnet")] = dep
+        api.lists[collection_path("apps/v1", "replicasets", ns)] = rss
+        listed.append(WaveCandidate(ns, "resnet", 3, 2, datetime(2026, 11, 27, 1, 10, tzinfo=UTC),
+                                    "bump to 3", generation=3, resource_version="1234"))
+    together = threading.Barrier(2, timeout=5)
+    api.before_patch = lambda path: together.wait()
+    res = undo_wave(api, listed)
+    assert res.ok and [r.namespace for r in res.results] == ["ns1", "ns2"]
+
+
 def test_undo_wave_candidates_window_and_history():
     api = FakeApi()
     dep, rss = history_set()
@@ -62,6 +101,44 @@ def test_undo_wave_candidates_window_and_history():
     cands = undo_wave_candidates(api, timedelta(minutes=15), ["ns1"], now=now)
     assert [(c.name, c.revision, c.previous_revision) for c in cands] == [("resnet", 3, 2)]
     assert undo_wave_candidates(api, timedelta(minutes=5), ["ns1"], now=now) == []
+
+
+def test_undo_wave_candidates_carry_what_the_rollback_checks_newest_first():
+    api = FakeApi()
+    dep, rss = history_set()
+    later = copy.deepcopy(dep)
+    later["metadata"].update(name="later", uid="u-later", resourceVersion="77", generation=5)
+    del later["metadata"]["annotations"]["deployment.kubernetes.io/revision"]  # missing: 0
+    later_rss = copy.deepcopy(rss)
+    for rs in later_rss:
+        rs["metadata"]["ownerReferences"][0]["uid"] = "u-later"
+        rs["metadata"]["name"] = rs["metadata"]["name"].replace("resnet", "later")
+    later_rss[2]["metadata"]["creationTimestamp"] = "2026-11-27T01:15:00Z"
+    del later_rss[1]["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    api.lists[collection_path("apps/v1", "deployments", "ns1")] = [dep, later]
+    api.lists[collection_path("apps/v1", "replicasets", "ns1")] = rss + later_rss
+    now = datetime(2026, 11, 27, 1, 20, tzinfo=UTC)
+    cands = undo_wave_candidates(api, timedelta(minutes=15), ["ns1"], now=now)
+    assert [(c.namespace, c.name, c.revision, c.previous_revision, c.generation,
+             c.resource_version, c.change_cause) for c in cands] == [
+        ("ns1", "later", 0, 1, 5, "77", "bump to 3"),
+        ("ns1", "resnet", 3, 2, 3, "1234", "bump to 3")]
+    assert cands[0].started_at > cands[1].started_at
+
+
+def test_run_bulk_results_name_their_targets_and_below_one_worker_is_one():
+    def op(ns: str, name: str) -> OpResult:
+        if name == "b":
+            raise Conflict("changed")
+        if name == "c":
+            raise RuntimeError("boom")
+        return OpResult(ns, name, "ok", True)
+
+    targets = [("ns-a", "a"), ("ns-b", "b"), ("ns-c", "c")]
+    for workers in (16, 0):
+        res = run_bulk(op, targets, max_workers=workers)
+        assert [(r.namespace, r.name, r.ok) for r in res.results] == [
+            ("ns-a", "a", True), ("ns-b", "b", False), ("ns-c", "c", False)]
 
 
 def test_undo_wave_refuses_a_candidate_whose_spec_changed_since_it_was_listed():

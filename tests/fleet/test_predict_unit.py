@@ -8,6 +8,7 @@ import pytest
 from websocket import WebSocketBadStatusException
 
 from fleet import errors
+from fleet.model import SERVER_PORT
 from fleet.ops import predict as ops
 from fleet.portforward import _api_error
 from serving.protocols import tfserving, v2
@@ -136,7 +137,7 @@ def test_serving_port_follows_the_readiness_probe_then_names() -> None:
          "readinessProbe": {"httpGet": {"path": "/", "port": "metrics"}}}
     assert ops.serving_port(c) == 9090
     assert ops.serving_port({**c, "readinessProbe": None}) == 8501
-    assert ops.serving_port({"name": "s"}) == ops.DEFAULT_PORT
+    assert ops.serving_port({"name": "s"}) == SERVER_PORT
     with pytest.raises(errors.FleetError, match='no port named "grpc"'):
         ops.resolve_port(c, "grpc")
 

@@ -103,3 +103,80 @@ def test_scale_precondition_put_retries_conflicts_and_validates(monkeypatch):
     with pytest.raises(InvalidReplicas, match="integer of -1 or greater"):
         scale.scale(api, "ns1", "resnet", 1, current_replicas=-2)
 
+
+
+def test_scale_reports_the_servers_resource_version_on_both_paths():
+    api = _api()
+    res = scale.scale(api, "ns1", "resnet", 3)
+    assert res.changed and res.resource_version == api.objects[SCALE]["metadata"]["resourceVersion"]
+    res = scale.scale(api, "ns1", "resnet", 4, resource_version=res.resource_version)
+    assert res.changed and api.objects[SCALE]["spec"]["replicas"] == 4
+    assert ("PUT", SCALE) in api.calls
+    assert res.resource_version == api.objects[SCALE]["metadata"]["resourceVersion"]
+    same = scale.scale(api, "ns1", "resnet", 4, current_replicas=4)
+    assert not same.changed and same.message == "deployment.apps/resnet scaled"
+
+
+def test_scale_to_zero_and_current_replicas_minus_one_means_no_precondition():
+    api = _api()
+    assert scale.scale(api, "ns1", "resnet", 0, current_replicas=-1).changed
+    assert api.patches[-1][:3] == (SCALE, MERGE_PATCH, {"spec": {"replicas": 0}})
+    assert not any(c[0] == "PUT" for c in api.calls)
+
+
+def test_scale_precondition_on_zero_replicas_whose_spec_omits_them():
+    # a Scale at 0 replicas serializes `spec: {}` (replicas is omitempty)
+    api = _api()
+    api.objects[SCALE]["spec"] = {}
+    with pytest.raises(PreconditionFailed, match="^Expected replicas to be 1, was 0$"):
+        scale.scale(api, "ns1", "resnet", 2, current_replicas=1)
+    res = scale.scale(api, "ns1", "resnet", 2, current_replicas=0)
+    assert res.changed and api.objects[SCALE]["spec"]["replicas"] == 2
+    with pytest.raises(PreconditionFailed, match="^Expected replicas to be 0, was 2$"):
+        scale.scale(api, "ns1", "resnet", 3, current_replicas=0)
+
+
+def test_scale_conflicts_past_the_retry_timeout_are_raised(monkeypatch):
+    from fleet.errors import Conflict
+
+    monkeypatch.setattr(scale, "CONFLICT_RETRY_INTERVAL", 0.01)
+    api = _api()
+    api.put_conflicts = 1
+    with pytest.raises(Conflict):
+        scale.scale(api, "ns1", "resnet", 4, current_replicas=2, retry_timeout=0)
+    assert api.objects[SCALE]["spec"]["replicas"] == 2
+
+
+def test_restart_pause_resume_report_a_change_and_the_new_resource_version():
+    api = _api()
+    for op in (restart.restart, restart.pause, restart.resume):
+        res = op(api, "ns1", "resnet")
+        assert res.changed
+        assert res.resource_version == api.objects[DEP]["metadata"]["resourceVersion"] != "1234"
+
+
+def test_last_writer_is_the_newest_spec_writer():
+    from fleet.ops._common import last_writer
+
+    dep = deployment()
+    dep["metadata"]["managedFields"] = [
+        {"manager": "a-old", "operation": "Update", "time": "2026-11-27T01:00:00Z"},
+        {"manager": "b-new", "operation": "Update", "time": "2026-11-27T02:00:00Z"},
+        {"manager": "kube-controller-manager", "operation": "Update",
+         "time": "2026-11-27T03:00:00Z", "subresource": "status"},
+        {"manager": "c-same-time", "operation": "Apply", "time": "2026-11-27T02:00:00Z"},
+    ]
+    assert last_writer(dep) == ("c-same-time", "2026-11-27T02:00:00Z")
+    assert last_writer(deployment()) == ("", "")
+
+
+def test_owned_replicasets_are_listed_by_the_deployments_selector():
+    from fleet.kube import collection_path
+    from fleet.ops._common import list_owned_replicasets
+
+    api = _api()
+    dep = deployment()
+    dep["spec"]["selector"] = {"matchLabels": {"app": "m", "tier": "serving"}}
+    assert list_owned_replicasets(api, dep) == []
+    assert api.list_queries == [(collection_path("apps/v1", "replicasets", "ns1"),
+                                 {"labelSelector": "app=m,tier=serving"})]

@@ -131,3 +131,52 @@ def test_deployment_owned_by_another_controller_is_refused_unless_forced():
         rollout(api, "ns1", "resnet", image="x:9")
     assert not any(c[0] == "PATCH" for c in api.calls)
     assert rollback(api, "ns1", "resnet", force=True).changed
+
+
+def test_a_409_from_the_patch_is_a_race_too():
+    api = _api()
+
+    def racing_conflict(path: str) -> None:
+        api.objects[path]["metadata"]["resourceVersion"] = api.next_rv()  # status moved
+        api.before_patch = None
+        raise Conflict("Error from server (Conflict): the object has been modified",
+                       status=409, reason="Conflict")
+
+    api.before_patch = racing_conflict
+    res = rollback(api, "ns1", "resnet")
+    assert res.changed and sum(1 for c in api.calls if c[0] == "PATCH") == 2
+
+
+def test_a_refused_patch_that_is_no_race_is_reported_as_kubectl_does():
+    from fleet.errors import Forbidden
+
+    api = _api()
+
+    def refuse(path: str) -> None:
+        raise Forbidden('deployments.apps "resnet" is forbidden', status=403, reason="Forbidden")
+
+    api.before_patch = refuse
+    with pytest.raises(Forbidden, match=r"^failed restoring revision 0: deployments.apps"):
+        rollback(api, "ns1", "resnet")
+
+
+def test_status_only_races_on_every_attempt_end_in_a_conflict():
+    api = _api()
+
+    def status_writer(path: str) -> None:
+        api.objects[path]["metadata"]["resourceVersion"] = api.next_rv()
+
+    api.before_patch = status_writer
+    with pytest.raises(Conflict) as info:
+        rollback(api, "ns1", "resnet")
+    assert info.value.status == 409 and info.value.reason == "Conflict"
+    assert "nothing was rolled back" in info.value.message
+    assert sum(1 for c in api.calls if c[0] == "PATCH") == 3
+
+
+def test_server_dry_run_changes_nothing():
+    api = _api()
+    res = rollback(api, "ns1", "resnet", dry_run=True)
+    assert res.message == "deployment.apps/resnet rolled back (server dry run)"
+    assert not res.changed and res.revision == 2
+    assert api.patches[-1][3] == {"dryRun": "All"}

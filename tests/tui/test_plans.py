@@ -80,6 +80,14 @@ def test_template_diff_ignores_pod_template_hash():
     assert "app.kubernetes.io/version: v3" in template_diff(h[0], h[2]).plain
 
 
+def test_template_yaml_is_block_style_with_sorted_keys():
+    # the API's key order differs between objects; sorted keys keep a diff to what changed
+    text = template_yaml({"spec": {"containers": [{"name": "s", "image": "i:1"}]},
+                          "metadata": {"labels": {"b": "2", "a": "1"}}})
+    assert text == ("metadata:\n  labels:\n    a: '1'\n    b: '2'\nspec:\n  containers:\n"
+                    "  - image: i:1\n    name: s\n")
+
+
 def test_sidecar_first_shows_the_serving_image_like_fleet_history():
     d = deployment(2, revision=2, image="registry.local/serving:2")
     h = _history(d, sidecars={d.key})

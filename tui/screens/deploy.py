@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RichLog, Select, Static
 
+from fleet.model import SERVING_MODES
 from tui.messages import DeployChecked
 from tui.screens.confirm import DIALOG_CSS
 
@@ -34,7 +35,7 @@ FIELDS: list[tuple[str, str, str]] = [  # (id, label, placeholder)
     ("cpu", "CPU request/limit (optional, e.g. 500m)", ""),
     ("memory", "memory request/limit (optional, e.g. 1Gi)", ""),
 ]
-MODES = [("latency", "latency"), ("throughput", "throughput")]
+MODES = [(m, m) for m in SERVING_MODES]
 
 
 def spec_from(values: dict[str, str]) -> Any:

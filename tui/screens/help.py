@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.keys import _WRITES, KEYMAP
+from tui.keys import DENIABLE_ACTIONS, KEYMAP
 
 
 class HelpScreen(ModalScreen[None]):
@@ -28,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
         denied = getattr(self.app, "denied", None)
         for area, key, action, desc in KEYMAP:
             name = action.split(".", 1)[1] if action else ""
-            why = denied(name) if denied and name in _WRITES else None
+            why = denied(name) if denied and name in DENIABLE_ACTIONS else None
             table.add_row(area, key, desc + (f"  [red](disabled: {why})[/]" if why else ""))
         with VerticalScroll():
             yield Static(table)

@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from fleet.describe import describe_pod_template
+from fleet.pod_template_text import describe_pod_template
 
 DATA = Path(__file__).parent / "data"
 

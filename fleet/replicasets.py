@@ -10,18 +10,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fleet.errors import NoRolloutHistory, RevisionNotFound
+from fleet.model import REVISION_ANNOTATION
 
-REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 POD_TEMPLATE_HASH = "pod-template-hash"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 # kubectl rollback.go `annotationsToSkip`: kept from the Deployment, never copied from the RS.
 ANNOTATIONS_TO_SKIP = frozenset(
     {
         LAST_APPLIED,
-        REVISION,
+        REVISION_ANNOTATION,
         REVISION_HISTORY,
         "deployment.kubernetes.io/desired-replicas",
         "deployment.kubernetes.io/max-replicas",
@@ -43,7 +42,7 @@ def annotations_of(obj: Obj) -> dict[str, str]:
 
 def revision_of(obj: Obj) -> int | None:
     """The revision annotation as int: missing → 0, unparsable → None (kubectl skips it)."""
-    raw = annotations_of(obj).get(REVISION)
+    raw = annotations_of(obj).get(REVISION_ANNOTATION)
     if raw is None:
         return 0
     try:
