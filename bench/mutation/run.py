@@ -3,6 +3,9 @@
     .venv/bin/python -m bench.mutation.run            # named mutants (bench/mutation/mutants.py)
     .venv/bin/python -m bench.mutation.run --auto 40  # + up to 40 operator mutants per module
 
+Operator mutants are never made inside decorators (`_declarations`): the one rule that keeps
+equivalent mutants out, rather than a list of ids.
+
 Works on a copy of the tree in a temporary directory (the checkout is never touched, so
 tests others run at the same time are unaffected) and runs only CPU tests (-m "not cluster").
 A mutant is killed when its tests fail; "stale" when its original text is no longer found.

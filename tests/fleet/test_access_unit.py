@@ -13,9 +13,9 @@ from tests.fleet.fakeapi import FakeApi
 def _api(status: dict | None) -> FakeApi:
     api = FakeApi()
     if status is None:
-        api.review_status = lambda attrs: None  # type: ignore[method-assign]
+        api.review_status = lambda attrs: None
     else:
-        api.review_status = lambda attrs: dict(status)  # type: ignore[method-assign]
+        api.review_status = lambda attrs: dict(status)
     return api
 
 
@@ -79,6 +79,6 @@ def test_a_failed_review_raises_for_the_caller_to_report():
         raise errors.Forbidden("selfsubjectaccessreviews.authorization.k8s.io is forbidden",
                                status=403, reason="Forbidden")
 
-    api.review_status = refuse  # type: ignore[method-assign]
+    api.review_status = refuse
     with pytest.raises(errors.Forbidden):
         access.can_i(api, "list", "deployments", "ns1")

@@ -114,14 +114,15 @@ def test_undo_wave_candidates_carry_what_the_rollback_checks_newest_first():
         rs["metadata"]["ownerReferences"][0]["uid"] = "u-later"
         rs["metadata"]["name"] = rs["metadata"]["name"].replace("resnet", "later")
     later_rss[2]["metadata"]["creationTimestamp"] = "2026-11-27T01:15:00Z"
-    del later_rss[1]["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    for rs in later_rss[:2]:  # adopted ReplicaSets without a revision: kubectl counts 0
+        del rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
     api.lists[collection_path("apps/v1", "deployments", "ns1")] = [dep, later]
     api.lists[collection_path("apps/v1", "replicasets", "ns1")] = rss + later_rss
     now = datetime(2026, 11, 27, 1, 20, tzinfo=UTC)
     cands = undo_wave_candidates(api, timedelta(minutes=15), ["ns1"], now=now)
     assert [(c.namespace, c.name, c.revision, c.previous_revision, c.generation,
              c.resource_version, c.change_cause) for c in cands] == [
-        ("ns1", "later", 0, 1, 5, "77", "bump to 3"),
+        ("ns1", "later", 0, 0, 5, "77", "bump to 3"),
         ("ns1", "resnet", 3, 2, 3, "1234", "bump to 3")]
     assert cands[0].started_at > cands[1].started_at
 

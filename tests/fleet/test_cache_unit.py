@@ -153,6 +153,41 @@ def test_cache_serves_probe_specs_and_pod_events():
         c.stop()
 
 
+def test_events_come_newest_first():
+    api = _api()
+    api.lists[EVENTS] = [
+        event(f"e{i}", "resnet-ccc3-a" if i % 2 else "resnet-ccc3-b", "Unhealthy", f"probe {i}",
+              last=f"2026-11-27T01:0{i}:00Z") for i in (3, 1, 4, 0, 2, 5)]
+    c, _ = _started(api)
+    c.watch_events("ns1")
+    assert c.events_synced("ns1", 5) is None
+    try:
+        assert [e.name for e in c.events_for("ns1", "resnet-ccc3-a")] == ["e5", "e3", "e1"]
+        assert [e.name for e in c.events_about("ns1", ["resnet-ccc3-a", "resnet-ccc3-b"])] == [
+            "e5", "e4", "e3", "e2", "e1", "e0"]
+    finally:
+        c.stop()
+
+
+def test_expire_watch_drops_the_open_watch_and_resumes_from_a_compacted_version():
+    api = _api()
+    c, _ = _started(api)
+    try:
+        seen_rv: list[str] = []
+        orig = api.watch
+
+        def watch(path, query=None, **kw):
+            if path == DEPS:
+                seen_rv.append(query.get("resourceVersion"))
+            return orig(path, query, **kw)
+
+        api.watch = watch
+        c.expire_watch("deployments")
+        assert _wait(lambda: seen_rv[:1] == ["1"], timeout=5)  # the server answers 410 to it
+    finally:
+        c.stop()
+
+
 def test_watch_410_relists_and_reports_deletions():
     api = _api()
     c, changes = _started(api)
@@ -444,5 +479,116 @@ def test_forbidden_cronjobs_leave_the_rest_of_the_fleet_working():
         assert [j.name for j in c.jobs()] == ["train-a"] and c.retrain_schedules() == []
         assert any("cronjobs" in f for f in c.forbidden())
         assert _wait(lambda: any(ch.deployments_upserted for ch in changes))
+    finally:
+        c.stop()
+
+
+# --- the stores alone: what a pod, an HPA or a relist changes ------------------------------------
+
+def _job_pod(name: str, job: str, *, scheduled: bool = False, component: str = "training") -> dict:
+    cond = {"type": "PodScheduled", "status": "True"} if scheduled else {
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}
+    return {"metadata": {"name": name, "namespace": "ns1", "uid": f"uid-{name}",
+                         "creationTimestamp": "2026-12-01T11:00:00Z",
+                         "labels": {"app.kubernetes.io/component": component},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                                              "name": job, "uid": f"u-{job}",
+                                              "controller": True}]},
+            "spec": {}, "status": {"phase": "Running" if scheduled else "Pending",
+                                   "conditions": [cond]}}
+
+
+def test_job_pods_say_why_a_training_job_waits_and_follow_their_job():
+    from fleet.cache import _Stores
+
+    st = _Stores()
+    st.replace("Job", "ns1", [_training_job("train-a"), _training_job("train-b")])
+    st.take_change()
+
+    def jobs() -> dict[str, tuple[int, str]]:
+        return {k[1]: (j.unschedulable, j.pending_reason) for k, j in st.jobs.items()}
+
+    st.apply("Pod", "ADDED", _job_pod("a-0", "train-a"))
+    st.apply("Pod", "ADDED", _job_pod("x-0", "other", component="batch"))  # not ours: not kept
+    assert jobs() == {"train-a": (1, "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),
+                      "train-b": (0, "")}
+    assert [j.name for j in st.take_change().jobs_upserted] == ["train-a"]
+    assert list(st.job_pods) == [("ns1", "train-a")]
+    st.apply("Pod", "MODIFIED", _job_pod("a-0", "train-b"))  # the pod now belongs to train-b
+    assert jobs()["train-a"] == (0, "") and jobs()["train-b"][0] == 1
+    assert [j.name for j in st.take_change().jobs_upserted] == ["train-a", "train-b"]
+    st.apply("Pod", "MODIFIED", _job_pod("a-0", "train-b", scheduled=True))
+    assert jobs()["train-b"] == (0, "")
+    st.apply("Pod", "DELETED", _job_pod("a-0", "train-b"))
+    assert not st.job_pods and not st.job_pod_owner
+    st.apply("Pod", "ADDED", _job_pod("b-1", "train-b"))
+    st.replace("Pod", "ns1", [])  # a relist without it: gone, and its Job says so
+    assert jobs()["train-b"] == (0, "") and not st.job_pods
+    st.take_change()
+    st.apply("Job", "DELETED", _training_job("train-a"))
+    change = st.take_change()
+    assert change.jobs_deleted == [("ns1", "train-a")] and "train-a" not in jobs()
+
+
+def _hpa(name: str, target: str, kind: str = "Deployment") -> dict:
+    return {"metadata": {"name": name, "namespace": "ns1"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+                     "minReplicas": 1, "maxReplicas": 4}}
+
+
+def test_an_hpa_retargeted_or_deleted_leaves_its_old_deployment():
+    from fleet.cache import _Stores
+
+    st = _Stores()
+    other = deployment("other")
+    other["metadata"]["uid"] = "uid-other"
+    st.replace("Deployment", "ns1", [deployment(), other])
+    st.apply("HorizontalPodAutoscaler", "ADDED", _hpa("h", "resnet"))
+    st.take_change()
+    assert st.hpa_for("ns1", "resnet").name == "h" and st.models[("ns1", "resnet")].hpa
+    st.apply("HorizontalPodAutoscaler", "MODIFIED", _hpa("h", "other"))
+    change = st.take_change()
+    assert sorted(d.name for d in change.deployments_upserted) == ["other", "resnet"]
+    assert st.hpa_for("ns1", "resnet") is None and st.models[("ns1", "resnet")].hpa is None
+    assert st.hpa_for("ns1", "other").name == "h"
+    st.apply("HorizontalPodAutoscaler", "MODIFIED", _hpa("h", "other", kind="StatefulSet"))
+    assert st.hpa_for("ns1", "other") is None and not st.hpas_by_dep
+
+
+def test_a_namespace_relist_leaves_other_namespaces_alone():
+    from fleet.cache import _Stores
+
+    st = _Stores()
+    elsewhere = deployment()
+    elsewhere["metadata"]["namespace"] = "ns2"
+    st.replace("Deployment", None, [deployment(), elsewhere])
+    st.take_change()
+    st.replace("Deployment", "ns1", [])
+    assert st.take_change().deployments_deleted == [("ns1", "resnet")]
+    assert list(st.deployments) == [("ns2", "resnet")]
+    st.apply("Deployment", "MODIFIED", {**elsewhere, "metadata": {
+        **elsewhere["metadata"], "labels": {}}})  # lost its label: no longer a model
+    assert st.take_change().deployments_deleted == [("ns2", "resnet")] and not st.models
+
+
+def test_watches_ask_for_bookmarks_from_the_listed_version_with_timeouts():
+    api = _api()
+    queries: dict[str, tuple[dict, float]] = {}
+    orig = api.watch
+
+    def watch(path, query=None, **kw):
+        queries.setdefault(path, (dict(query or {}), kw.get("read_timeout", 0)))
+        return orig(path, query, **kw)
+
+    api.watch = watch
+    c = FleetCache(api, ["ns1"]).start()
+    try:
+        assert c.wait_synced(5)
+        assert _wait(lambda: DEPS in queries and PODS in queries)
+        q, read_timeout = queries[DEPS]
+        assert q["resourceVersion"] == api.list_rv and q["allowWatchBookmarks"] == "true"
+        assert 240 <= q["timeoutSeconds"] <= 300 and read_timeout == q["timeoutSeconds"] + 30
+        assert q["labelSelector"] == "app.kubernetes.io/component=model-server"
     finally:
         c.stop()

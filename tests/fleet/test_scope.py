@@ -280,7 +280,7 @@ def test_ls_all_namespaces_falls_back_to_the_namespaces_the_user_can_read(monkey
 
 def test_ls_with_cluster_wide_rights_is_unchanged(monkeypatch, capsys):
     api = _two_namespaces()
-    api.denied = lambda attrs: False  # type: ignore[method-assign]
+    api.denied = lambda attrs: False
     dep = deployment("everything")
     api.lists[collection_path("apps/v1", "deployments")] = [dep]
     rc, out, err = _ls(monkeypatch, capsys, api, "-A")
@@ -319,7 +319,7 @@ def test_ls_says_a_forbidden_type_once_for_its_namespace(monkeypatch, capsys):
                             '"u" cannot list resource "cronjobs"', status=403)
         return real(path, query)
 
-    api.list_pages = list_pages  # type: ignore[method-assign]
+    api.list_pages = list_pages
     rc, out, err = _ls(monkeypatch, capsys, api, "-A", "-o", "json")
     assert rc == 0
     assert [d["name"] for d in json.loads(out)] == ["ranker", "tagger"]
@@ -384,7 +384,7 @@ def test_undo_wave_all_namespaces_falls_back_to_the_namespaces_the_user_can_read
 def test_undo_wave_with_cluster_wide_rights_or_one_namespace_asks_nothing_new(monkeypatch,
                                                                              capsys):
     api = _wave_api()
-    api.denied = lambda attrs: False  # type: ignore[method-assign]
+    api.denied = lambda attrs: False
     rc, out, err = _undo_wave(monkeypatch, capsys, api, "-A")
     assert "RBAC" not in err and "No model deployment" in err  # cluster-wide list: empty
     assert ("LIST", collection_path("apps/v1", "deployments")) in api.calls
@@ -416,7 +416,7 @@ def test_sweep_ls_all_namespaces_falls_back_by_the_rights_on_jobs(monkeypatch, c
         asked.append((attrs["group"], attrs["resource"], attrs["namespace"]))
         return attrs["namespace"] not in ("team-a", "team-b")
 
-    api.denied = denied  # type: ignore[method-assign]
+    api.denied = denied
     monkeypatch.setenv("FLEET_CONFIG", "")
     monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-fleet-test")
     monkeypatch.setattr(sweep_commands, "_client", lambda args: api)

@@ -199,6 +199,20 @@ def test_probe_specs_and_events_newest_first():
     assert [e.name for e in probe_events(evs, pods)] == ["b", "a"]
 
 
+def test_probe_events_by_time_not_name_and_by_name_when_uid_is_missing():
+    pods = [derive.pod_summary(pod("p1", "rs"))]
+    no_uid = event("m-no-uid", "p1", "Unhealthy", "Liveness probe failed",
+                   last="2026-11-27T01:03:00Z")
+    del no_uid["involvedObject"]["uid"]
+    other = event("n-no-uid", "p2", "Unhealthy", "other pod", last="2026-11-27T01:04:00Z")
+    del other["involvedObject"]["uid"]
+    evs = [derive.event_record(e) for e in (
+        event("z-old", "p1", "Unhealthy", "Readiness probe failed", last="2026-11-27T01:00:00Z"),
+        event("a-new", "p1", "Unhealthy", "Readiness probe failed", last="2026-11-27T01:05:00Z"),
+        no_uid, other)]
+    assert [e.name for e in probe_events(evs, pods)] == ["a-new", "m-no-uid", "z-old"]
+
+
 def test_inspect_reads_the_deployments_pods_and_their_probe_events():
     from fleet.ops.probes import inspect
 

@@ -67,6 +67,9 @@ def test_no_watch_prints_once_and_deleted_is_an_error():
 
 def test_without_watch_it_reads_once_by_default():
     api = _api()
+    dropped: queue.Queue = queue.Queue()
+    dropped.put(None)  # a watch, if opened, fails at once instead of waiting
+    api.watch_queues[collection_path("apps/v1", "deployments", "ns1")] = dropped
     res = rollout_status(api, "ns1", "resnet")
     assert not res.done and len(res.messages) == 1
     assert [c[0] for c in api.calls] == ["GET"]
@@ -243,7 +246,7 @@ def test_an_error_event_reads_again_then_returns_or_watches_from_there():
             api.objects[DEP] = _with_rv(_progressing(2, 2), "1500")
         return real_get(path, query)
 
-    api.get = get  # type: ignore[method-assign]
+    api.get = get
     res = rollout_status(api, "ns1", "resnet", watch=True)
     assert res.done and len(reads) == 2 and len(api.watch_queries) == 1
 
@@ -256,7 +259,7 @@ def test_an_error_event_reads_again_then_returns_or_watches_from_there():
             api.objects[DEP] = _with_rv(_progressing(2, 1), "1500")
         return FakeApi.get(api, path, query)
 
-    api.get = get_progress  # type: ignore[method-assign]
+    api.get = get_progress
     _queued(api, expired, {"type": "MODIFIED", "object": _progressing(2, 2)})
     res = rollout_status(api, "ns1", "resnet", watch=True)
     assert res.done and len(res.messages) == 3

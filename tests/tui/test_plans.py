@@ -12,6 +12,7 @@ from tui.plans import (
     scale_plan,
     template_diff,
     template_yaml,
+    undo_plan,
 )
 
 
@@ -112,3 +113,56 @@ def test_bulk_rollback_names_each_target_and_carries_generations():
     assert "skipped" in lines[2] and "no rollout history" in lines[2]
     assert "skipped" in lines[3] and "boom" in lines[3]
     assert plan.title.startswith("Roll back 2 deployments")
+
+
+def test_template_diff_colours_added_removed_and_hunk_lines():
+    d = deployment(2, revision=3)
+    h = _history(d)
+    styles = {}
+    for line in template_diff(h[2], h[1]).split("\n"):
+        styles.setdefault(line.plain[:3], {str(span.style) for span in line.spans})
+    assert styles["---"] == set() and styles["+++"] == set()
+    assert styles["@@ "] == {"cyan"}
+    removed = next(k for k in styles if k.startswith("-") and k != "---")
+    added = next(k for k in styles if k.startswith("+") and k != "+++")
+    assert styles[removed] == {"red"} and styles[added] == {"green"}
+
+
+def test_rollback_plan_of_a_paused_deployment_says_it_will_be_refused():
+    d = deployment(2, revision=3, paused=True)
+    text = "\n".join(str(line) for line in rollback_plan(d, _history(d)).lines)
+    assert "the deployment is paused: the rollback will be refused" in text
+    d = deployment(2, revision=3)
+    text = "\n".join(str(line) for line in rollback_plan(d, _history(d)).lines)
+    assert "paused" not in text
+
+
+def test_undo_plan_lists_each_rollout_or_says_there_is_none():
+    from types import SimpleNamespace
+
+    c = SimpleNamespace(namespace="team-a", name="m", revision=3, previous_revision=2,
+                        change_cause="bump")
+    plan = undo_plan([c], "15m")
+    assert plan.title == "Undo 1 rollout from the last 15m?" and plan.targets == [("team-a", "m")]
+    assert [str(line) for line in plan.lines] == ["team-a/m  revision 3 → 2  (bump)"]
+    empty = undo_plan([], "15m")
+    assert empty.targets == [] and [str(line) for line in empty.lines] == [
+        "no rollouts in the last 15m"]
+
+
+def test_rollback_plan_without_a_generation_asks_for_no_precondition():
+    d = deployment(2, revision=3)
+    assert rollback_plan(d, _history(d)).params == {"to_revision": 2, "generation": 0}
+
+
+def test_rollout_plan_lines_version_and_change_cause():
+    d = deployment(1)  # version v2, revision 2
+    plan = rollout_plan(d, d.model_uri, d.image, "canary v3", version="v3")
+    assert plan.params == {"version": "v3", "reason": "canary v3"}
+    lines = [str(line) for line in plan.lines]
+    assert lines[1:] == ["  version label  v2 → v3",
+                         "  change-cause   'canary v3'; creates revision 3"]
+    with pytest.raises(ValueError, match="nothing to roll out"):
+        rollout_plan(d, d.model_uri, d.image, "", version=d.version)
+    plan = rollout_plan(d, "hdfs://nn/models/x/v9", "", "")
+    assert str(plan.lines[-1]) == "  change-cause   'fleet rollout'; creates revision 3"
