@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from fleet import derive
+from fleet.api_client import Pager, Watcher, WatchEvents
 from fleet.errors import FleetError, Forbidden, Gone, NotFound
 from fleet.events import FleetChange, Key
 from fleet.kube import collection_path
@@ -47,13 +48,9 @@ STOP_TIMEOUT = 1.0  # seconds `stop()` waits for all threads together
 PROBE_FIELDS = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
-class Client(Protocol):
-    """What the cache needs from `KubeClient` (a fake implements it in unit tests)."""
-
-    def list_pages(self, path: str, query: dict[str, Any] | None = None) -> Iterable[Obj]: ...
-
-    def watch(self, path: str, query: dict[str, Any] | None = None, *, read_timeout: float = ...):
-        ...
+class Client(Pager, Watcher, Protocol):
+    """What the cache needs from `KubeClient`: LIST pages and WATCH (a fake implements it in
+    unit tests)."""
 
 
 @dataclass(frozen=True)
@@ -407,7 +404,7 @@ class _Reflector(threading.Thread):
         self.lost = False
         self.relists = 0
         self.forbidden = ""
-        self.stream = None
+        self.stream: WatchEvents | None = None
         self.halt = threading.Event()  # set by FleetCache.stop(), or to end this one watch
         self._expire = False  # test hook: resume the next watch from a compacted RV
         self._stream_lock = threading.Lock()
@@ -459,7 +456,7 @@ class _Reflector(threading.Thread):
             for ev in stream:
                 if self.halt.is_set():
                     return
-                etype, obj = ev.get("type"), ev.get("object") or {}
+                etype, obj = ev.get("type") or "", ev.get("object") or {}
                 if etype == "ERROR":
                     if obj.get("code") == 410:
                         raise Gone(obj.get("message", "410 Gone"), status=410)
@@ -537,7 +534,7 @@ class _Reflector(threading.Thread):
 class FleetCache:
     """Live model of the fleet, fed by list+watch; safe to read from any thread."""
 
-    def __init__(self, client: Any, namespaces: Sequence[str] | None = None, *,
+    def __init__(self, client: Client, namespaces: Sequence[str] | None = None, *,
                  autoscalers: bool = False) -> None:
         self.client = client
         self.namespaces = list(namespaces) if namespaces else None

@@ -14,6 +14,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fleet.api_client import ApiClient
+    from fleet.kube import KubeClient
     from fleet.scope import Listing, WatchScope
 
 WATCH_STOP_TIMEOUT = 0.3  # seconds `ls -w` waits for the cache's threads after ^C
@@ -135,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --- plumbing ----------------------------------------------------------------------------------
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace) -> KubeClient:
     from fleet.kube import KubeClient
 
     return KubeClient.from_kubeconfig(args.kubeconfig, args.context, args.namespace,
@@ -264,7 +266,7 @@ def _schedule_row(s: Any, state: str | None = None) -> list[str]:
             next_run, result, (promo and promo.detail) or "-"]
 
 
-def cli_scope(args: argparse.Namespace, client: Any, requested: list[str] | None = None,
+def cli_scope(args: argparse.Namespace, client: ApiClient, requested: list[str] | None = None,
               listing: Listing | None = None) -> WatchScope:
     """`fleet.scope.resolve_scope` for a command's `-n`/`-A` (`fleet ls`, `undo-wave`, `sweep
     ls`): with `-A`, every namespace if RBAC allows listing `listing` (model Deployments by
@@ -289,7 +291,7 @@ def cli_scope(args: argparse.Namespace, client: Any, requested: list[str] | None
     return scope
 
 
-def _ls_scope(args: argparse.Namespace) -> tuple[Any, Any]:
+def _ls_scope(args: argparse.Namespace) -> tuple[KubeClient, WatchScope]:
     """(client, `fleet.scope.WatchScope`) for `ls`; says once why RBAC narrowed `-A`."""
     from fleet.scope import parse_namespaces
 

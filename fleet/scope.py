@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fleet.api_client import Poster, Reader
 from fleet.errors import FleetError, Forbidden, NotFound
 from fleet.model import COMPONENT_LABEL, MODEL_SERVER_COMPONENT
 
@@ -57,14 +58,9 @@ class Listing:
 MODEL_DEPLOYMENTS = Listing()
 
 
-class ScopeClient(Protocol):
-    """What resolving a scope needs from `KubeClient` (a fake implements it in unit tests)."""
-
-    def post(self, path: str, body: Any, query: Any = None) -> dict[str, Any]: ...
-
-    def get(self, path: str, query: Any = None) -> dict[str, Any]: ...
-
-    def list_all(self, path: str, query: Any = None) -> dict[str, Any]: ...
+class ScopeClient(Reader, Poster, Protocol):
+    """What resolving a scope needs from `KubeClient`: access reviews (POST), the LIST probe
+    and namespace discovery (a fake implements it in unit tests)."""
 
 
 class NoWatchableNamespace(Forbidden):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.errors import FleetError, ManagedElsewhere
 from fleet.kube import collection_path, deployment_path
+
+if TYPE_CHECKING:
+    from fleet.api_client import Reader
 
 Obj = dict[str, Any]
 
@@ -17,12 +20,12 @@ def ref(name: str) -> str:
     return f"deployment.apps/{name}"
 
 
-def get_deployment(client: Any, namespace: str, name: str) -> Obj:
+def get_deployment(client: Reader, namespace: str, name: str) -> Obj:
     """GET the Deployment; a 404 raises `NotFound` with kubectl's text."""
     return client.get(deployment_path(namespace, name))
 
 
-def list_owned_replicasets(client: Any, deployment: Obj) -> list[Obj]:
+def list_owned_replicasets(client: Reader, deployment: Obj) -> list[Obj]:
     """kubectl `GetAllReplicaSets`: selector LIST (paginated), controller filter, sorted."""
     md = deployment.get("metadata") or {}
     selector = replicasets.selector_to_query((deployment.get("spec") or {}).get("selector"))

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.derive import parse_time
@@ -14,6 +14,9 @@ from fleet.errors import FleetError
 from fleet.kube import collection_path
 from fleet.model import CHANGE_CAUSE, COMPONENT_LABEL, MODEL_SERVER_COMPONENT, OpResult
 from fleet.ops.rollback import rollback
+
+if TYPE_CHECKING:
+    from fleet.api_client import Patcher, Reader
 
 CONTROLLER_MANAGER = "kube-controller-manager"
 
@@ -118,7 +121,7 @@ def rollout_started_at(dep: dict[str, Any], owned: list[dict[str, Any]]) -> date
 
 
 def undo_wave_candidates(
-    client: Any,
+    client: Reader,
     since: timedelta,
     namespaces: Sequence[str] | None = None,
     *,
@@ -160,7 +163,7 @@ def undo_wave_candidates(
 
 
 def undo_wave(
-    client: Any, candidates: Sequence[WaveCandidate], max_workers: int = 16
+    client: Patcher, candidates: Sequence[WaveCandidate], max_workers: int = 16
 ) -> BulkResult:
     """Roll back every candidate; one whose spec changed since it was listed is a Conflict."""
     by_key = {(c.namespace, c.name): c for c in candidates}

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from fleet import kustomize
@@ -46,6 +46,9 @@ from fleet.model import (
     SERVING_RUNTIMES,
     VERSION_LABEL,
 )
+
+if TYPE_CHECKING:
+    from fleet.api_client import Deployer, Patcher, Reader, Requester
 
 Obj = dict[str, Any]
 
@@ -411,7 +414,7 @@ def object_path(kind: str, namespace: str, name: str | None = None) -> str:
     return p if name is None else f"{p}/{quote(name, safe='')}"
 
 
-def gateway_api_served(client: Any) -> bool:
+def gateway_api_served(client: Reader) -> bool:
     """True when the cluster serves HTTPRoutes (the Gateway API CRDs are installed)."""
     try:
         doc = client.get(f"/apis/{GATEWAY_VERSION}")
@@ -420,7 +423,7 @@ def gateway_api_served(client: Any) -> bool:
     return any(r.get("name") == "httproutes" for r in doc.get("resources") or [])
 
 
-def preflight(client: Any, spec: DeploySpec, *, require_route: bool) -> tuple[DeploySpec,
+def preflight(client: Reader, spec: DeploySpec, *, require_route: bool) -> tuple[DeploySpec,
                                                                              list[str]]:
     """Read-only checks; returns the spec to deploy (route dropped if unserved) and warnings."""
     warnings: list[str] = []
@@ -480,7 +483,7 @@ def preflight(client: Any, spec: DeploySpec, *, require_route: bool) -> tuple[De
     return replace(spec, route=route), warnings
 
 
-def apply_one(client: Any, obj: Obj, *, dry_run: bool = False) -> Obj:
+def apply_one(client: Patcher, obj: Obj, *, dry_run: bool = False) -> Obj:
     md = obj["metadata"]
     query = {"fieldManager": FIELD_MANAGER}
     if dry_run:
@@ -489,7 +492,7 @@ def apply_one(client: Any, obj: Obj, *, dry_run: bool = False) -> Obj:
                         query)
 
 
-def server_dry_run(client: Any, objs: list[Obj]) -> None:
+def server_dry_run(client: Patcher, objs: list[Obj]) -> None:
     """Every object through admission and validation without persisting anything."""
     for obj in objs:
         try:
@@ -502,7 +505,7 @@ def server_dry_run(client: Any, objs: list[Obj]) -> None:
 
 # ---- 4. apply, rollback -----------------------------------------------------------------------
 
-def apply_objects(client: Any, objs: list[Obj], result: DeployResult,
+def apply_objects(client: Deployer, objs: list[Obj], result: DeployResult,
                   on_message: Callable[[str], None] | None = None) -> None:
     """Server-side apply in order; on a failure, delete what this call created, then raise."""
     for obj in objs:
@@ -522,7 +525,7 @@ def apply_objects(client: Any, objs: list[Obj], result: DeployResult,
             on_message(f"{item.ref} created (server-side apply)")
 
 
-def rollback(client: Any, result: DeployResult) -> list[str]:
+def rollback(client: Requester, result: DeployResult) -> list[str]:
     """Delete exactly the objects this deploy created (newest first, UID preconditions);
     returns the errors (an object already gone is not one)."""
     errors: list[str] = []
@@ -554,7 +557,7 @@ class Observation:
     deadline_exceeded: bool = False
 
 
-def _events(client: Any, namespace: str) -> list[Obj]:
+def _events(client: Reader, namespace: str) -> list[Obj]:
     doc = client.list_all(collection_path("v1", "events", namespace))
     items = doc.get("items") or []
     def when(e: Obj) -> tuple[str, int]:
@@ -566,7 +569,7 @@ def _events(client: Any, namespace: str) -> list[Obj]:
     return sorted(items, key=when)
 
 
-def _pods(client: Any, namespace: str, name: str) -> list[Obj]:
+def _pods(client: Reader, namespace: str, name: str) -> list[Obj]:
     selector = f"{COMPONENT_LABEL}={MODEL_SERVER_COMPONENT},{NAME_LABEL}={name}"
     return client.list_all(collection_path("v1", "pods", namespace),
                            {"labelSelector": selector}).get("items") or []
@@ -585,7 +588,7 @@ def _pod_ready(pod: Obj) -> bool:
     return (condition(pod.get("status") or {}, "Ready") or {}).get("status") == "True"
 
 
-def observe(client: Any, namespace: str, name: str) -> tuple[Observation, list[Obj], list[Obj]]:
+def observe(client: Reader, namespace: str, name: str) -> tuple[Observation, list[Obj], list[Obj]]:
     dep = client.get(object_path("Deployment", namespace, name))
     pods = [p for p in _pods(client, namespace, name)
             if not (p.get("metadata") or {}).get("deletionTimestamp")]
@@ -658,7 +661,7 @@ def diagnose(pods: list[Obj], events: list[Obj], obs: Observation) -> str:
     return f"{obs.ready} of {obs.replicas} pods ready{detail}"
 
 
-def wait_available(client: Any, result: DeployResult, timeout: float,
+def wait_available(client: Reader, result: DeployResult, timeout: float,
                    on_progress: Callable[[str], None] | None = None,
                    interval: float = 1.0) -> bool:
     """Follow the Deployment until Available (True) or `timeout` seconds (False, with
@@ -688,7 +691,7 @@ def wait_available(client: Any, result: DeployResult, timeout: float,
 # ---- the whole operation ----------------------------------------------------------------------
 
 def deploy(
-    client: Any,
+    client: Deployer,
     spec: DeploySpec,
     *,
     dry_run: bool = False,

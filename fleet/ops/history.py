@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.derive import parse_time, template_facts
@@ -11,13 +11,16 @@ from fleet.errors import RevisionNotFound
 from fleet.model import CHANGE_CAUSE, Revision
 from fleet.ops._common import get_deployment, list_owned_replicasets, ref
 
+if TYPE_CHECKING:
+    from fleet.api_client import Reader
 
-def history(client: Any, namespace: str, name: str) -> list[Revision]:
+
+def history(client: Reader, namespace: str, name: str) -> list[Revision]:
     """Revisions ascending; for a duplicated number the later RS wins (kubectl's map)."""
     return history_at(client, namespace, name)[1]
 
 
-def history_at(client: Any, namespace: str, name: str) -> tuple[int, list[Revision]]:
+def history_at(client: Reader, namespace: str, name: str) -> tuple[int, list[Revision]]:
     """(the Deployment's metadata.generation, its revisions) from one read: a rollback chosen
     from these revisions passes the generation as `expected_generation`."""
     dep = get_deployment(client, namespace, name)
@@ -77,7 +80,7 @@ def format_history(name: str, revisions: list[Revision]) -> str:
     return f"{ref(name)} \n{tabwrite(rows)}\n"
 
 
-def revision_template(client: Any, namespace: str, name: str, revision: int) -> dict[str, Any]:
+def revision_template(client: Reader, namespace: str, name: str, revision: int) -> dict[str, Any]:
     """The pod template of one revision, with its RS's change-cause, as kubectl prints it."""
     dep = get_deployment(client, namespace, name)
     by_rev: dict[int, dict[str, Any]] = {}

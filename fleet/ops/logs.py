@@ -17,7 +17,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import urllib3
@@ -25,6 +25,9 @@ import urllib3
 from fleet import errors, replicasets
 from fleet.kube import collection_path
 from fleet.ops._common import get_deployment
+
+if TYPE_CHECKING:
+    from fleet.api_client import LogReader, Reader
 
 Obj = dict[str, Any]
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
@@ -174,7 +177,7 @@ class LogStream:
         self.close()
 
 
-def open_stream(client: Any, namespace: str, pod: str, container: str,
+def open_stream(client: LogReader, namespace: str, pod: str, container: str,
                 options: LogOptions = LogOptions()) -> LogStream:
     """Open one container's log; API errors (pod gone, container waiting, no previous
     container) raise typed `FleetError`s with the server's message."""
@@ -189,7 +192,7 @@ def open_stream(client: Any, namespace: str, pod: str, container: str,
     return LogStream(LogSource(namespace, pod, container), resp)
 
 
-def _previous_error(client: Any, namespace: str, pod: str, container: str
+def _previous_error(client: Reader, namespace: str, pod: str, container: str
                     ) -> errors.FleetError | None:
     """The kubelet's text when there is no previous instance (kwok answers with a file path)."""
     try:
@@ -226,7 +229,7 @@ def all_container_names(pod: Obj) -> list[str]:
     return pod_containers(pod, all_containers=True)
 
 
-def selector_pods(client: Any, namespace: str, deployment: Obj) -> list[Obj]:
+def selector_pods(client: Reader, namespace: str, deployment: Obj) -> list[Obj]:
     """Every pod the Deployment's selector matches (the current ReplicaSet's and older ones),
     sorted by name."""
     selector = replicasets.selector_to_query((deployment.get("spec") or {}).get("selector"))
@@ -237,12 +240,12 @@ def selector_pods(client: Any, namespace: str, deployment: Obj) -> list[Obj]:
     return sorted(doc.get("items") or [], key=lambda p: (p.get("metadata") or {}).get("name", ""))
 
 
-def deployment_pods(client: Any, namespace: str, name: str) -> list[Obj]:
+def deployment_pods(client: Reader, namespace: str, name: str) -> list[Obj]:
     """`selector_pods` of deployment `name`; `NotFound` (kubectl's text) if it does not exist."""
     return selector_pods(client, namespace, get_deployment(client, namespace, name))
 
 
-def job_pods(client: Any, namespace: str, name: str) -> list[Obj]:
+def job_pods(client: Reader, namespace: str, name: str) -> list[Obj]:
     """The pods of Job `name` (every index of a distributed training run), sorted by name."""
     from urllib.parse import quote
 
@@ -252,7 +255,7 @@ def job_pods(client: Any, namespace: str, name: str) -> list[Obj]:
     return sorted(doc.get("items") or [], key=lambda p: (p.get("metadata") or {}).get("name", ""))
 
 
-def resolve_pods(client: Any, namespace: str, name: str) -> tuple[str, str, list[Obj]]:
+def resolve_pods(client: Reader, namespace: str, name: str) -> tuple[str, str, list[Obj]]:
     """(kind, name, pods) for `NAME`, `deployment/NAME` or `job/NAME`. A bare name is a
     Deployment if one exists, else a Job (training runs, sweep workers)."""
     kind, sep, bare = name.partition("/")
@@ -273,7 +276,7 @@ def resolve_pods(client: Any, namespace: str, name: str) -> tuple[str, str, list
             raise not_a_deployment from None  # kubectl's message names the deployment
 
 
-def sources_for(client: Any, namespace: str, name: str, *, container: str | None = None,
+def sources_for(client: Reader, namespace: str, name: str, *, container: str | None = None,
                 all_containers: bool = False) -> list[LogSource]:
     """The (pod, container) streams of a deployment or job, or a clear error: unknown name,
     no pods, a container no pod has."""
@@ -307,7 +310,7 @@ class DeploymentLogs:
     per pod); with follow, one thread per stream feeds a bounded queue. `stop()` from any
     thread ends `lines()` promptly and closes every stream."""
 
-    client: Any
+    client: LogReader
     sources: list[LogSource]
     options: LogOptions = field(default_factory=LogOptions)
     queue_size: int = 1000

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
@@ -28,6 +28,9 @@ from fleet.model import SERVER_PORT
 from fleet.ops._common import get_deployment
 from fleet.ops.logs import selector_pods
 from fleet.portforward import HttpResponse, PodHTTP, PortForwarder
+
+if TYPE_CHECKING:
+    from fleet.api_client import Reader
 
 Obj = dict[str, Any]
 PROTOCOLS = ("v1", "v2")
@@ -183,7 +186,7 @@ def why_not_ready(pod: Obj) -> str:
     return f"{phase}, not ready: {reason}"
 
 
-def choose_pod(client: Any, namespace: str, name: str, pod: str | None = None
+def choose_pod(client: Reader, namespace: str, name: str, pod: str | None = None
                ) -> tuple[Obj, Obj]:
     """(deployment, pod): `pod` if given (it must match the selector), else a Ready pod
     (the oldest Ready one, for stable answers); else a `FleetError` saying why none is."""
@@ -246,7 +249,7 @@ def serving_port(container: Obj) -> int:
     return int(ports[0]["containerPort"]) if ports else SERVER_PORT
 
 
-def _forwarder(client: Any, kubeconfig: str | None, context: str | None) -> PortForwarder:
+def _forwarder(client: Reader, kubeconfig: str | None, context: str | None) -> PortForwarder:
     """A tunnel maker as `client`'s user (its credentials and impersonation), else one built
     from `kubeconfig`/`context` (a client that is not a `KubeClient`)."""
     if isinstance(client, KubeClient):
@@ -255,7 +258,7 @@ def _forwarder(client: Any, kubeconfig: str | None, context: str | None) -> Port
 
 
 def _http(namespace: str, pod: Obj, port: int, *, via: str, forwarder: PortForwarder | None,
-          client: Any, kubeconfig: str | None, context: str | None, timeout: float,
+          client: Reader, kubeconfig: str | None, context: str | None, timeout: float,
           scheme: str = "http") -> PodHTTP:
     name = pod["metadata"]["name"]
     if via == "pod-ip":
@@ -312,7 +315,7 @@ def example_input(conn: PodHTTP, model: str, protocol: str) -> Obj:
     return example_v2(meta if isinstance(meta, dict) else {})
 
 
-def predict(client: Any, namespace: str, name: str, *, body: Any = None, example: bool = False,
+def predict(client: Reader, namespace: str, name: str, *, body: Any = None, example: bool = False,
             protocol: str = "v2", pod: str | None = None, model: str | None = None,
             via: str = "port-forward", forwarder: PortForwarder | None = None,
             kubeconfig: str | None = None, context: str | None = None,
@@ -351,7 +354,7 @@ def predict(client: Any, namespace: str, name: str, *, body: Any = None, example
         )
 
 
-def probe_now(client: Any, namespace: str, pod: str, *, container: str | None = None,
+def probe_now(client: Reader, namespace: str, pod: str, *, container: str | None = None,
               via: str = "port-forward", forwarder: PortForwarder | None = None,
               kubeconfig: str | None = None, context: str | None = None,
               timeout: float | None = None) -> ProbeResult:

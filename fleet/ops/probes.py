@@ -4,13 +4,16 @@ restarts/terminations and the recent Unhealthy / BackOff / Killing events, newes
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.derive import event_record, pod_summary, probe_health
 from fleet.kube import collection_path
 from fleet.model import EPOCH, EventRecord, PodSummary, ProbeReport, ProbeSpec
 from fleet.ops._common import get_deployment, list_owned_replicasets
+
+if TYPE_CHECKING:
+    from fleet.api_client import Reader
 
 PROBE_KINDS = (("liveness", "livenessProbe"), ("readiness", "readinessProbe"),
                ("startup", "startupProbe"))
@@ -86,7 +89,7 @@ def probe_events(events: list[EventRecord], pods: Sequence[PodSummary]) -> tuple
     return tuple(picked[:MAX_EVENTS])
 
 
-def inspect(client: Any, namespace: str, name: str) -> ProbeReport:
+def inspect(client: Reader, namespace: str, name: str) -> ProbeReport:
     """Everything about one Deployment's probes, read live from the API."""
     dep = get_deployment(client, namespace, name)
     owned = {replicasets.meta(rs).get("name") for rs in list_owned_replicasets(client, dep)}

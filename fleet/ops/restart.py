@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.errors import DeploymentPaused, FleetError, PreconditionFailed
 from fleet.kube import STRATEGIC_PATCH, deployment_path
 from fleet.model import OpResult
 from fleet.ops._common import get_deployment, ref, rfc3339_local
 
+if TYPE_CHECKING:
+    from fleet.api_client import Patcher
+
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 FIELD_MANAGER = {"fieldManager": "kubectl-rollout"}
 
 
-def _patch(client: Any, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def _patch(client: Patcher, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     return client.patch(deployment_path(namespace, name), body, STRATEGIC_PATCH, FIELD_MANAGER)
 
 
@@ -22,7 +25,7 @@ def _rv(obj: dict[str, Any]) -> str:
     return (obj.get("metadata") or {}).get("resourceVersion", "")
 
 
-def restart(client: Any, namespace: str, name: str, *, now: datetime | None = None) -> OpResult:
+def restart(client: Patcher, namespace: str, name: str, *, now: datetime | None = None) -> OpResult:
     """Set the template's restartedAt annotation to the local time (RFC 3339, seconds)."""
     dep = get_deployment(client, namespace, name)
     if (dep.get("spec") or {}).get("paused"):
@@ -41,7 +44,7 @@ def restart(client: Any, namespace: str, name: str, *, now: datetime | None = No
     return OpResult(namespace, name, f"{ref(name)} restarted", True, resource_version=_rv(out))
 
 
-def pause(client: Any, namespace: str, name: str) -> OpResult:
+def pause(client: Patcher, namespace: str, name: str) -> OpResult:
     dep = get_deployment(client, namespace, name)
     if (dep.get("spec") or {}).get("paused"):
         raise DeploymentPaused(f'deployments.apps "{name}" is already paused')
@@ -49,7 +52,7 @@ def pause(client: Any, namespace: str, name: str) -> OpResult:
     return OpResult(namespace, name, f"{ref(name)} paused", True, resource_version=_rv(out))
 
 
-def resume(client: Any, namespace: str, name: str) -> OpResult:
+def resume(client: Patcher, namespace: str, name: str) -> OpResult:
     dep = get_deployment(client, namespace, name)
     if not (dep.get("spec") or {}).get("paused"):
         raise PreconditionFailed(f'deployments.apps "{name}" is not paused')

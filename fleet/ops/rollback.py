@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.errors import Conflict, DeploymentPaused, FleetError, RevisionNotFound
@@ -16,6 +16,9 @@ from fleet.ops._common import (
     list_owned_replicasets,
     ref,
 )
+
+if TYPE_CHECKING:
+    from fleet.api_client import Patcher, Reader
 
 LAST_APPLIED_WARNING = (
     "Warning: resource deployments/{name} was previously managed with 'kubectl apply'. "
@@ -57,7 +60,7 @@ def changed_by_other(name: str, seen: dict[str, Any], now: dict[str, Any], what:
 
 
 def reread_if_raced(
-    client: Any, namespace: str, name: str, seen: dict[str, Any], exc: FleetError
+    client: Reader, namespace: str, name: str, seen: dict[str, Any], exc: FleetError
 ) -> dict[str, Any] | None:
     """After a PATCH led by a resourceVersion `test` failed: the fresh object if it moved on
     since `seen` (the test failed: a race), else None (a genuine error to report as is).
@@ -95,7 +98,7 @@ def check_expected(
 
 
 def rollback(
-    client: Any,
+    client: Patcher,
     namespace: str,
     name: str,
     to_revision: int = 0,

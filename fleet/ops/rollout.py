@@ -7,7 +7,7 @@ Like `kubectl set image` / `kubectl set env` plus `--record`, but as one JSON pa
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.derive import serving_container
@@ -23,6 +23,9 @@ from fleet.ops.rollback import (
     check_expected,
     reread_if_raced,
 )
+
+if TYPE_CHECKING:
+    from fleet.api_client import Patcher
 
 MODEL_VERSION_ENV = "MODEL_VERSION"  # serving/config.py: serve this version (0: the largest)
 
@@ -103,7 +106,7 @@ def default_change_cause(name: str, model_uri: str | None, image: str | None) ->
 
 
 def rollout(
-    client: Any,
+    client: Patcher,
     namespace: str,
     name: str,
     *,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fleet.errors import Conflict, InvalidReplicas, PreconditionFailed
 from fleet.kube import MERGE_PATCH, deployment_path
 from fleet.model import OpResult
 from fleet.ops._common import ref
+
+if TYPE_CHECKING:
+    from fleet.api_client import Writer
 
 CONFLICT_RETRY_INTERVAL = 1.0
 CONFLICT_RETRY_TIMEOUT = 300.0
@@ -24,7 +27,7 @@ def validate(replicas: int, current_replicas: int | None) -> None:
 
 
 def scale(
-    client: Any,
+    client: Writer,
     namespace: str,
     name: str,
     replicas: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet import replicasets
 from fleet.derive import condition
@@ -12,6 +12,9 @@ from fleet.errors import FleetError, Gone, NotFound, Timeout
 from fleet.kube import collection_path
 from fleet.model import StatusResult
 from fleet.ops._common import get_deployment
+
+if TYPE_CHECKING:
+    from fleet.api_client import RolloutWatcher
 
 
 class DeadlineExceeded(FleetError):
@@ -59,7 +62,7 @@ def status_message(dep: dict[str, Any], revision: int = 0) -> tuple[str, bool]:
 
 
 def rollout_status(
-    client: Any,
+    client: RolloutWatcher,
     namespace: str,
     name: str,
     *,

@@ -10,7 +10,7 @@ Writing (launch, stop, resume, promote) belongs to `fleet sweep` (the `tuning` p
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fleet import derive
@@ -25,6 +25,9 @@ from fleet.model import (
     TrainingJob,
 )
 
+if TYPE_CHECKING:
+    from fleet.api_client import Reader
+
 TRIALS_SUFFIX = "-trials"
 
 
@@ -37,7 +40,7 @@ def _item(group_version: str, plural: str, ns: str, name: str) -> str:
     return f"{collection_path(group_version, plural, ns)}/{quote(name, safe='')}"
 
 
-def list_sweeps(client: Any, namespace: str | None = None) -> list[TrainingJob]:
+def list_sweeps(client: Reader, namespace: str | None = None) -> list[TrainingJob]:
     """Every sweep (its Job's record with `.sweep`), by namespace and name."""
     doc = client.list_all(collection_path("batch/v1", "jobs", namespace),
                           {"labelSelector": f"{COMPONENT_LABEL}={SWEEP_COMPONENT}"})
@@ -45,7 +48,7 @@ def list_sweeps(client: Any, namespace: str | None = None) -> list[TrainingJob]:
     return sorted(jobs, key=lambda j: j.key)
 
 
-def get_sweep(client: Any, namespace: str, name: str) -> TrainingJob:
+def get_sweep(client: Reader, namespace: str, name: str) -> TrainingJob:
     """One sweep's Job record; `NotFound` (kubectl's words) when there is no such sweep."""
     try:
         job = client.get(_item("batch/v1", "jobs", namespace, name))
@@ -58,7 +61,7 @@ def get_sweep(client: Any, namespace: str, name: str) -> TrainingJob:
     return rec
 
 
-def sweep_trials(client: Any, namespace: str, name: str,
+def sweep_trials(client: Reader, namespace: str, name: str,
                  known: SweepTrials | None = None) -> SweepTrials:
     """The sweep's trials (`.trials`, by number) and parameter importances (`.importances`,
     largest first) from its ConfigMap; `found=False` when the workers have not written it yet.
@@ -85,7 +88,7 @@ def sweep_trials(client: Any, namespace: str, name: str,
     return got
 
 
-def sweep_pods(client: Any, namespace: str, name: str) -> list[PodSummary]:
+def sweep_pods(client: Reader, namespace: str, name: str) -> list[PodSummary]:
     """The sweep's worker pods (the Job controller's `batch.kubernetes.io/job-name` label),
     by name; a Pending pod's PodScheduled condition carries the scheduler's message (e.g.
     `0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`)."""

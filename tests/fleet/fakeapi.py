@@ -1,6 +1,7 @@
 """An in-memory stand-in for `KubeClient` (paths, JSON patch, watch streams) for unit tests.
 
-It implements just what the ops and cache call; the real-cluster tests cover the server side.
+It implements just what the ops, the cache and scopes call: it is a `fleet.api_client.ApiClient`
+(tests/fleet/test_api_client.py checks it); the real-cluster tests cover the server side.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import copy
 import queue
 import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fleet import errors
@@ -19,7 +21,7 @@ class FakeWatch:
         self.events = events
         self.closed = False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         while not self.closed:
             ev = self.events.get()
             if ev is None:  # connection drop
@@ -56,7 +58,7 @@ class FakeApi:
         self._rv += 1
         return str(self._rv)
 
-    def get(self, path: str, query=None) -> dict[str, Any]:
+    def get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.calls.append(("GET", path))
         if path not in self.objects:
             name = path.rsplit("/", 1)[-1]
@@ -64,16 +66,18 @@ class FakeApi:
                                   "not found", status=404, reason="NotFound")
         return copy.deepcopy(self.objects[path])
 
-    def list_all(self, path: str, query=None) -> dict[str, Any]:
+    def list_all(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.calls.append(("LIST", path))
         self.list_queries.append((path, dict(query or {})))
         return {"metadata": {"resourceVersion": self.list_rv},
                 "items": copy.deepcopy(self.lists.get(path, []))}
 
-    def list_pages(self, path: str, query=None):
+    def list_pages(self, path: str,
+                   query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return [self.list_all(path, query)]
 
-    def patch(self, path: str, body: Any, content_type: str, query=None) -> dict[str, Any]:
+    def patch(self, path: str, body: Any, content_type: str,
+              query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.calls.append(("PATCH", path))
         if self.before_patch:
             self.before_patch(path)
@@ -110,7 +114,8 @@ class FakeApi:
         obj["metadata"]["resourceVersion"] = self.next_rv()
         return copy.deepcopy(obj)
 
-    def put(self, path: str, body: Any, query=None) -> dict[str, Any]:
+    def put(self, path: str, body: Any,
+            query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.calls.append(("PUT", path))
         if self.put_conflicts:
             self.put_conflicts -= 1
@@ -121,7 +126,8 @@ class FakeApi:
         self.objects[path] = body
         return copy.deepcopy(body)
 
-    def post(self, path: str, body: Any, query=None) -> dict[str, Any]:
+    def post(self, path: str, body: Any,
+             query: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """SelfSubjectAccessReviews only: the review's `status` is `review_status(attributes)`
         (allowed, unless `denied(attributes)` says otherwise); each review body is kept."""
         self.calls.append(("POST", path))
@@ -137,7 +143,8 @@ class FakeApi:
     def denied(self, attributes: dict[str, Any]) -> bool:  # tests replace it
         return False
 
-    def watch(self, path: str, query=None, *, read_timeout: float = 0) -> FakeWatch:
+    def watch(self, path: str, query: Mapping[str, Any] | None = None, *,
+              read_timeout: float = 0) -> FakeWatch:
         self.calls.append(("WATCH", path))
         self.watch_queries.append((path, dict(query or {}), read_timeout))
         errs = self.watch_errors.get(path)

@@ -15,7 +15,7 @@ def busy(app) -> str:
     """What the app is still doing ('' when settled)."""
     if app.backend is None and app.connection_error is None:
         return "connecting"
-    if app.buffer._notified or app._drain_armed:
+    if app.buffer._notified or app.apply_throttle.armed:
         return "changes not applied yet"
     if any(w.state in _ACTIVE for w in app.workers):
         return "workers running"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from textual.widgets import Footer, Input, RichLog, Static
 
 from tui.messages import LogsPending, LogStatus
 from tui.screens.picker import PickerScreen
+from tui.throttle import Throttle
 
 if TYPE_CHECKING:
     from tui.app import FleetApp
@@ -130,8 +130,7 @@ class LogScreen(Screen):
         self.status_error = False
         self.session: LogSession | None = None
         self._sessions = 0
-        self._last_drain = 0.0
-        self._drain_armed = False
+        self._drain_throttle = Throttle(MIN_DRAIN_INTERVAL, self._drain, self.set_timer)
 
     @property
     def fleet(self) -> FleetApp:
@@ -251,17 +250,9 @@ class LogScreen(Screen):
             self._update_header()
 
     def on_logs_pending(self, _message: LogsPending) -> None:
-        wait = self._last_drain + MIN_DRAIN_INTERVAL - time.monotonic()
-        if wait > 0:
-            if not self._drain_armed:
-                self._drain_armed = True
-                self.set_timer(wait, self._drain)
-            return
-        self._drain()
+        self._drain_throttle()
 
     def _drain(self) -> None:
-        self._drain_armed = False
-        self._last_drain = time.monotonic()
         if self.session is None:
             return
         items = self.session.drain()
