@@ -1,6 +1,6 @@
 """Render bench/serving/run.py's JSON as the markdown tables of docs/benchmarks.md.
 
-Usage: python bench/serving/report.py /tmp/modelfleet-bench-serving.json
+Usage: python bench/serving/report.py RESULTS.json
 """
 
 from __future__ import annotations
@@ -89,6 +89,23 @@ def derived(d: dict[str, Any]) -> None:
         a, b_ = med(ours_name, "1", "p50_ms"), med(peer, "1", "p50_ms")
         if a and b_:
             print(f"- c=1 p50 {ours_name} vs {peer}: {a} vs {b_} ms ({1 - a / b_:.0%} lower)")
+    kserve(med)
+
+
+def kserve(med: Any) -> None:
+    """Against KServe (target: >= 1.5x its rps at c=64, <= its p50 at c=1), per runtime."""
+    for peer, mine in (("kserve-savedmodel", ("ours-throughput-savedmodel",
+                                              "ours-latency-savedmodel")),
+                       ("kserve-litert", ("ours-throughput-auto", "ours-latency-auto"))):
+        for ours_name in mine:
+            a, b_ = med(ours_name, "64", "rps"), med(peer, "64", "rps")
+            if a and b_:
+                print(f"- c=64 rps {ours_name} / {peer}: {a} / {b_} = {a / b_:.2f}x "
+                      f"({'meets' if a / b_ >= 1.5 else 'misses'} >= 1.5x)")
+        a, b_ = med(mine[1], "1", "p50_ms"), med(peer, "1", "p50_ms")
+        if a and b_:
+            print(f"- c=1 p50 {mine[1]} vs {peer}: {a} vs {b_} ms "
+                  f"({'meets' if a <= b_ else 'misses'} <=)")
 
 
 if __name__ == "__main__":

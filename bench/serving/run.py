@@ -1,4 +1,4 @@
-"""Serving benchmark: our server (latency/throughput, SavedModel/LiteRT) vs BentoML 1.4.
+"""Serving benchmark: our server (latency/throughput, SavedModel/LiteRT) vs BentoML and KServe.
 
 Everything binds 127.0.0.1. With 2+ cores the servers run on core 1 (`taskset -c 1`) and
 this load generator on core 0. Every server starts first and stays up; the repetitions
@@ -6,9 +6,12 @@ then interleave the scenarios so that drift from other load on the machine sprea
 all of them. Bounded: reps x scenarios x concurrencies x (warmup + duration) seconds.
 
     .venv/bin/python bench/serving/run.py [--model DIR] [--reps 3] [--duration 6]
-        [--concurrency 1,64] [--no-bento] [--out results.json]
+        [--concurrency 1,64] [--no-bento] [--no-kserve] [--out results.json]
 
-The model is the demo artifact written by `fleet model demo --output DIR`.
+The model is the demo artifact written by `fleet model demo --output DIR`. The peers run in
+their own venvs, created on first use: BentoML 1.4.40 in $BENTO_VENV and KServe 0.21.0 in
+$KSERVE_VENV (defaults under ~/.cache/modelfleet/bench/). After start-up every server's
+listening sockets are checked: anything not on loopback stops the run.
 """
 
 from __future__ import annotations
@@ -33,11 +36,17 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
+from listeners import listening, not_loopback  # noqa: E402
 from loadgen import build_request, load  # noqa: E402
 
 HOST = "127.0.0.1"
-BENTO_VENV = Path(os.environ.get("BENTO_VENV", "/tmp/bentoml-venv"))
+CACHE = Path.home() / ".cache" / "modelfleet" / "bench"
+BENTO_VENV = Path(os.environ.get("BENTO_VENV", CACHE / "bentoml-venv"))
 BENTO_PINS = ["bentoml==1.4.40", "tensorflow-cpu==2.21.0"]
+KSERVE_VENV = Path(os.environ.get("KSERVE_VENV", CACHE / "kserve-venv"))
+# The runtimes at the project's pins (constraints.txt); protobuf resolves to 6.x (kserve <7).
+KSERVE_PINS = ["kserve==0.21.0", "tensorflow-cpu==2.21.0", "ai-edge-litert==2.3.0",
+               "numpy==2.4.6"]
 IMAGE = [[[round((i * 8 + j) / 64, 4)] for j in range(8)] for i in range(8)]
 
 
@@ -62,6 +71,7 @@ class Scenario:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     ready_s: float = 0.0
+    listen: list[str] = field(default_factory=list)
     runs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def start(self, log_dir: Path) -> None:
@@ -88,6 +98,14 @@ class Scenario:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout}s")
+
+    def check_loopback(self) -> None:
+        """Record the server's TCP listeners; refuse to go on if one is not on loopback."""
+        assert self.proc is not None
+        self.listen = listening(self.proc.pid)
+        bad = not_loopback(self.listen)
+        if bad:
+            raise RuntimeError(f"{self.name} listens on {bad}, not only on loopback")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -124,6 +142,20 @@ def ensure_bento_venv() -> Path | None:
     return BENTO_VENV / "bin" / "bentoml"
 
 
+def ensure_kserve_venv() -> Path | None:
+    """KServe's venv with KSERVE_PINS (pip runs only when a pinned version is missing)."""
+    py = KSERVE_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"creating {KSERVE_VENV} ({', '.join(KSERVE_PINS)})", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(KSERVE_VENV)], check=True)
+    probe = ("import sys; from importlib.metadata import version as v; "
+             f"sys.exit(any(v(n) != w for n, w in {[p.split('==') for p in KSERVE_PINS]!r}))")
+    missing = subprocess.run([str(py), "-c", probe], capture_output=True).returncode != 0
+    if missing and subprocess.run([str(py), "-m", "pip", "install", "-q", *KSERVE_PINS]).returncode:
+        return None
+    return py
+
+
 def ours(name: str, model: Path, core: int | None, **opts: str) -> Scenario:
     args = ["--model-name", "digits", "--model-uri", str(model), "--host", HOST,
             "--port", "{PORT}", "--intra-op-threads", "1"]
@@ -145,6 +177,14 @@ def bento(name: str, bentoml: Path, version_dir: Path, core: int | None,
     return Scenario(name, cmd, env, "/predict", body, "/readyz")
 
 
+def kserve(name: str, py: Path, version_dir: Path, core: int | None, runtime: str) -> Scenario:
+    cmd = [*pin_prefix(core), str(py), "kserve_model.py", "--port", "{PORT}", "--model-dir",
+           str(version_dir), "--runtime", runtime]
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "KSERVE_LOGLEVEL": "WARNING", "CWD": str(HERE)}
+    body = json.dumps({"instances": [IMAGE]}).encode()
+    return Scenario(name, cmd, env, "/v1/models/digits:predict", body, "/v1/models/digits")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,24 +195,25 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,64")
     ap.add_argument("--overload-concurrency", type=int, default=256)
     ap.add_argument("--no-bento", action="store_true")
+    ap.add_argument("--no-kserve", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/modelfleet-bench-serving.json"))
+    ap.add_argument("--out", type=Path, default=CACHE / "results-serving.json")
     args = ap.parse_args()
     concs = [int(c) for c in args.concurrency.split(",")]
     cores = len(os.sched_getaffinity(0))
     server_core, client_core = (1, 0) if cores >= 2 else (None, None)
-    log_dir = Path("/tmp/modelfleet-bench-logs")
-    log_dir.mkdir(exist_ok=True)
+    log_dir = CACHE / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
 
     model = args.model
     if model is None:
-        model = Path("/tmp/modelfleet-bench-model")
+        model = CACHE / "model"
         if not (model / "1" / "metadata.json").exists():
             subprocess.run([sys.executable, "-m", "fleet.cli", "model", "demo", "--output",
                             str(model)], cwd=REPO, check=True)
     version_dir = model / "1"
 
-    noop = Path("/tmp/modelfleet-bench-noop")
+    noop = CACHE / "noop"
     if not (noop / "1" / "metadata.json").exists():
         subprocess.run([sys.executable, str(HERE / "noop_model.py"), str(noop)], check=True,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -209,6 +250,16 @@ def main() -> int:
                 capture_output=True, text=True).stdout.strip()
             scenarios += [bento("bento-batching", bentoml, version_dir, server_core, True),
                           bento("bento-unbatched", bentoml, version_dir, server_core, False)]
+    kserve_note = "not run (--no-kserve)"
+    if not args.no_kserve:
+        kpy = ensure_kserve_venv()
+        if kpy is None:
+            kserve_note = f"not run: installing {KSERVE_PINS} into {KSERVE_VENV} failed"
+        else:
+            kserve_note = "kserve 0.21.0 ModelServer (bench/serving/kserve_model.py)"
+            scenarios += [kserve("kserve-savedmodel", kpy, version_dir, server_core,
+                                 "savedmodel"),
+                          kserve("kserve-litert", kpy, version_dir, server_core, "tflite-fp32")]
     if args.only:
         keep = set(args.only.split(","))
         scenarios = [s for s in scenarios if s.name in keep]
@@ -219,7 +270,8 @@ def main() -> int:
         for sc in scenarios:  # one at a time so start-up times are not contended
             sc.start(log_dir)
             sc.wait()
-            print(f"{sc.name}: ready in {sc.ready_s}s on port {sc.port}", flush=True)
+            sc.check_loopback()
+            print(f"{sc.name}: ready in {sc.ready_s}s on {sc.listen}", flush=True)
         for rep in range(args.reps):
             for sc in scenarios:
                 for c in ([args.overload_concurrency] if "overload" in sc.name else concs):
@@ -249,10 +301,10 @@ def main() -> int:
                     "server_core": server_core, "client_core": client_core},
         "settings": {"reps": args.reps, "warmup_s": args.warmup, "duration_s": args.duration,
                      "concurrency": concs, "payload": "one 8x8x1 float image per request"},
-        "peer": bento_note,
+        "peer": f"{bento_note}; {kserve_note}",
         "model_time": model_time,
         "scenarios": {
-            sc.name: {"ready_s": sc.ready_s, "by_concurrency": {
+            sc.name: {"ready_s": sc.ready_s, "listen": sc.listen, "by_concurrency": {
                 str(c): {k: med(runs, k) for k in ("rps", "p50_ms", "p99_ms", "mean_batch",
                                                    "error_p50_ms")}
                 | {"errors": sum(sum(v for k, v in r["codes"].items() if k != "200")
