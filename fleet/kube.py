@@ -24,6 +24,8 @@ import urllib3.connection
 from fleet import errors
 from fleet.credentials import Auth, CredentialProvider, StaticCredentials
 from fleet.kubeconfig import Credentials, load_credentials
+from fleet.proxy import ProxyRefused, env_proxy, open_tunnel, refused
+from fleet.proxy import display as proxy_display
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -90,27 +92,6 @@ def _static_provider(creds: Credentials) -> CredentialProvider:
         raw = f"{creds.username}:{creds.password or ''}".encode()
         return StaticCredentials(Auth("Basic " + base64.b64encode(raw).decode(), cert, key))
     return StaticCredentials(Auth(None, cert, key))
-
-
-def env_proxy(scheme: str, host: str) -> str | None:
-    """`HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` like Go's `http.ProxyFromEnvironment` (kubectl's
-    default when the cluster sets no `proxy-url`): loopback is never proxied."""
-    import ipaddress
-    from urllib.request import (  # type: ignore[attr-defined]  # public, not in typeshed
-        getproxies_environment,
-        proxy_bypass_environment,
-    )
-
-    if host == "localhost":
-        return None
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    proxies = getproxies_environment()
-    url = proxies.get(scheme)
-    if not url or proxy_bypass_environment(host, proxies):
-        return None
-    return url if "://" in url else f"http://{url}"
 
 
 class WatchStream:
@@ -281,7 +262,7 @@ class KubeClient:
             self._extra = [(f"Impersonate-Extra-{quote(k, safe='')}", v)
                            for k, vs in imp.extra for v in vs]
         self._max_connections = max_connections
-        self._proxy = creds.proxy_url or env_proxy(self._scheme, self._host)
+        self._proxy = creds.proxy_url or env_proxy(self._scheme, self._host, self._port)
         self._absolute = ""  # scheme://host:port before paths: plain http through a proxy
         self._proxy_headers: dict[str, str] | None = None  # Proxy-Authorization, if any
         self._pool_lock = threading.Lock()
@@ -389,20 +370,16 @@ class KubeClient:
 
     def dial(self, auth: Auth, *, timeout: float = 10.0) -> socket.socket:
         """A new connection to the API server for a protocol upgrade (a websocket), opened
-        like this client's requests: through its proxy (HTTP CONNECT, SOCKS5), with its TLS
-        (CA, tls-server-name) and `auth`'s client certificate. The caller owns the socket."""
+        like this client's requests: through its proxy (HTTP CONNECT to an http or https
+        proxy, SOCKS5), with its TLS (CA, tls-server-name) and `auth`'s client certificate.
+        The caller owns the socket."""
         pool = self._pool_for(auth)
-        conn: Any = pool._new_conn()
+        if self._proxy and urlsplit(self._proxy).scheme in ("http", "https"):
+            return self._dial_connect(pool, timeout)
+        conn: Any = pool._new_conn()  # direct, or SOCKS5 (the pool's connection class)
         conn.timeout = timeout
-        proxy = urlsplit(self._proxy).scheme if self._proxy else ""
         try:
-            if proxy in ("http", "https") and self._scheme == "https":
-                pool._prepare_proxy(conn)  # CONNECT, then TLS to the API server inside it
-            elif proxy in ("http", "https"):  # plain http: CONNECT too (requests go absolute)
-                conn.set_tunnel(self._host, self._port, headers=self._proxy_headers)
-                conn.connect()
-            else:
-                conn.connect()
+            conn.connect()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -410,6 +387,29 @@ class KubeClient:
         sock: socket.socket = conn.sock
         conn.sock = None  # the socket is the caller's now
         return sock
+
+    def _dial_connect(self, pool: urllib3.HTTPConnectionPool, timeout: float) -> socket.socket:
+        """CONNECT through the http(s) proxy, then TLS to the API server inside the tunnel
+        (client-go's SPDY and websocket dialers do the same). The proxy's TLS uses the
+        cluster's context (Go reuses the TLS config), checked against the proxy's name."""
+        assert self._proxy is not None
+        ctx: ssl.SSLContext | None = pool.conn_kw.get("ssl_context")
+        sock: socket.socket | None = None
+        try:
+            sock = open_tunnel(self._proxy, self._host, self._port, timeout=timeout,
+                               proxy_tls=ctx)
+            if self._scheme == "https":
+                assert ctx is not None
+                sock = ctx.wrap_socket(
+                    sock, server_hostname=self.creds.tls_server_name or self._host)
+            return sock
+        except ProxyRefused:
+            raise
+        except OSError as exc:  # ssl.SSLError included
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+            raise self._unreachable(exc) from exc
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeout: urllib3.Timeout, preload: bool) -> urllib3.BaseHTTPResponse:
@@ -455,6 +455,8 @@ class KubeClient:
 
     def _unreachable(self, exc: Exception) -> errors.Unreachable:
         hostport = f"{self._host}:{self._port}"
+        if isinstance(exc, urllib3.exceptions.ProxyError) and self._proxy:
+            return self._proxy_error(exc, hostport)
         text = str(exc)
         if "refused" in text.lower() and not self._proxy:
             msg = (
@@ -464,6 +466,20 @@ class KubeClient:
         else:
             msg = f"Unable to connect to the server: {text}"
         return errors.Unreachable(msg)
+
+    def _proxy_error(self, exc: urllib3.exceptions.ProxyError,
+                     hostport: str) -> errors.Unreachable:
+        """urllib3's ProxyError, said like `dial` says it: the proxy, and its status when it
+        refused the CONNECT (`Tunnel connection failed: 407 Proxy Authentication Required`)."""
+        assert self._proxy is not None
+        inner = exc.original_error if exc.original_error is not None else exc
+        text = str(inner)
+        marker = "Tunnel connection failed: "
+        if marker in text:
+            return ProxyRefused(refused(self._proxy, hostport,
+                                        text.split(marker, 1)[1].strip()))
+        return errors.Unreachable(
+            f"Unable to connect to the server: proxy {proxy_display(self._proxy)}: {text}")
 
     def request(
         self,

@@ -3,15 +3,15 @@
 Port-forward speaks the websocket protocol `v4.channel.k8s.io` that kube-apiserver 1.37 proxies
 to the kubelet (data channel 0, error channel 1, each opened with a 2-byte port frame); it was
 checked against the local apiserver v1.37.2 + kwok's kubelet endpoint. The connection is ours:
-`KubeClient.dial` opens it like every other request (proxy-url, TLS with tls-server-name, the
-client certificate), the handshake carries the client's `Authorization` (asked from its
-credential provider, fleet.credentials: exec plugins, OIDC, token files; one refresh and retry
-after a 401) and its `Impersonate-*` headers, so a tunnel connects as the same user as
-`KubeClient`. From the `kubernetes` package only the channel framing is used
-(`kubernetes.stream.ws_client.PortForward`, over websocket-client's `WebSocket`). One websocket
-carries one TCP connection to the pod port (like one `kubectl port-forward` stream), so
-`PodHTTP` reuses it for keep-alive requests and opens a new tunnel when the server closes the
-connection.
+`KubeClient.dial` opens it like every other request (the proxy: proxy-url http/https/socks5 or
+HTTPS_PROXY/NO_PROXY, fleet.proxy; TLS with tls-server-name, the client certificate), the
+handshake carries the client's `Authorization` (asked from its credential provider,
+fleet.credentials: exec plugins, OIDC, token files; one refresh and retry after a 401) and its
+`Impersonate-*` headers, so a tunnel connects as the same user as `KubeClient`. From the
+`kubernetes` package only the channel framing is used (`kubernetes.stream.ws_client.PortForward`,
+over websocket-client's `WebSocket`). One websocket carries one TCP connection to the pod port
+(like one `kubectl port-forward` stream), so `PodHTTP` reuses it for keep-alive requests and
+opens a new tunnel when the server closes the connection.
 
 Everything here is thread-safe per object only: give each worker its own `PodHTTP`. `close()`
 may be called from another thread to abort a request in flight.

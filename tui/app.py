@@ -29,6 +29,7 @@ from tui.screens.main import MainScreen
 from tui.screens.picker import PickerScreen
 from tui.sweep_actions import SweepActionsMixin
 from tui.sweep_render import SWEEP_COLUMNS
+from tui.throttle import Throttle
 from tui.view import Key, TableModel
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable
@@ -105,8 +106,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         # (namespace, permission) -> (allowed: True/False, None when the check failed; reason)
         self.permissions: dict[tuple[str, str], tuple[bool | None, str]] = {}
         self.ready_history: dict[Key, deque[int]] = {}
-        self._last_apply = 0.0
-        self._drain_armed = False
+        # the tables take the pending changes at most every MIN_APPLY_INTERVAL
+        self.apply_throttle = Throttle(MIN_APPLY_INTERVAL, self._drain, self.set_timer)
         self._perm_state: str | None = None
         self._forbidden_text = ""  # resource types RBAC hides, per watched namespace
         self._rows_shown = False
@@ -194,19 +195,11 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     def on_changes_pending(self, _message: ChangesPending) -> None:
         if self._shutting_down():
             return
-        wait = self._last_apply + MIN_APPLY_INTERVAL - time.monotonic()
-        if wait > 0:
-            if not self._drain_armed:
-                self._drain_armed = True
-                self.set_timer(wait, self._drain)
-            return
-        self._drain()
+        self.apply_throttle()
 
     def _drain(self) -> None:
-        self._drain_armed = False
         if self._shutting_down():
             return
-        self._last_apply = time.monotonic()
         batch = self.buffer.drain()
         main = self.main
         with self.batch_update():
@@ -293,7 +286,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     @work(thread=True, exit_on_error=False, group="rbac")
     def check_permissions(self, todo: list[tuple[str, str]]) -> None:
         answers: dict[tuple[str, str], tuple[bool | None, str]] = {}
-        asked: dict[tuple[str, tuple[str, str, str | None]], tuple[bool | None, str]] = {}
+        asked: dict[tuple[str, tuple[str, str, str, str | None]],
+                    tuple[bool | None, str]] = {}
         for ns, action in todo:
             spec = PERMISSIONS[action]
             if (ns, spec) not in asked:
@@ -327,7 +321,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
         for ns in sorted(namespaces):
             ok, reason = self.permissions.get((ns, perm), (True, ""))
             if ok is False:
-                verb, resource, sub = PERMISSIONS[perm]
+                verb, _group, resource, sub = PERMISSIONS[perm]
                 what = f"{resource}/{sub}" if sub else resource
                 return reason or f"RBAC: cannot {verb} {what} in namespace {ns}"
         return None

@@ -8,13 +8,14 @@ pass a fake with the same methods.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fleet.events import FleetChange
 
 if TYPE_CHECKING:
+    from fleet.kube import KubeClient
     from fleet.model import Autoscaler, EventRecord, PodSummary, SweepTrials
     from fleet.ops.deploy import DeployResult, DeploySpec
     from fleet.ops.logs import LogOptions
@@ -25,15 +26,16 @@ if TYPE_CHECKING:
 Key = tuple[str, str]
 
 # app action -> (verb, resource, subresource) checked with SelfSubjectAccessReview
-PERMISSIONS: dict[str, tuple[str, str, str | None]] = {
-    "rollback": ("patch", "deployments", None),
-    "rollout": ("patch", "deployments", None),
-    "restart": ("patch", "deployments", None),
-    "pause": ("patch", "deployments", None),
-    "scale": ("patch", "deployments", "scale"),
-    "deploy": ("create", "deployments", None),
-    "portforward": ("create", "pods", "portforward"),
-    "logs": ("get", "pods", "log"),
+# action -> (verb, API group, resource, subresource) of the SelfSubjectAccessReview
+PERMISSIONS: dict[str, tuple[str, str, str, str | None]] = {
+    "rollback": ("patch", "apps", "deployments", None),
+    "rollout": ("patch", "apps", "deployments", None),
+    "restart": ("patch", "apps", "deployments", None),
+    "pause": ("patch", "apps", "deployments", None),
+    "scale": ("patch", "apps", "deployments", "scale"),
+    "deploy": ("create", "apps", "deployments", None),
+    "portforward": ("create", "", "pods", "portforward"),  # pods are in the core group
+    "logs": ("get", "", "pods", "log"),
 }
 
 EVENTS_WAIT = 5.0  # seconds a detail tab waits for its namespace's first Event LIST
@@ -123,12 +125,22 @@ class KubeBackend:
         kubeconfig: str | None = None,
         context: str | None = None,
         namespaces: list[str] | None = None,
+        *,
+        as_user: str | None = None,
+        as_groups: Sequence[str] | None = None,
+        as_uid: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context_name = context
         self.namespaces = namespaces or None
+        # kubectl's --as/--as-group/--as-uid: the client, its watches, tunnels and log streams
+        # all send them; `run_cli` passes them to the `fleet` subprocesses
+        self.as_user = as_user
+        self.as_groups = tuple(as_groups or ())
+        self.as_uid = as_uid
         self.scope: WatchScope | None = None  # once connected
-        self.client: Any = None
+        # built by connect(): a `KubeClient` (the tunnels share it), not a protocol
+        self.client: KubeClient
         self.cache: Any = None
         self._unsubscribe: Callable[[], None] | None = None
         self._started = False
@@ -142,11 +154,47 @@ class KubeBackend:
         from fleet.cache import FleetCache
         from fleet.kube import KubeClient
 
-        self.client = KubeClient.from_kubeconfig(self.kubeconfig, self.context_name)
+        self.client = KubeClient.from_kubeconfig(
+            self.kubeconfig, self.context_name, as_user=self.as_user,
+            as_groups=self.as_groups or None, as_uid=self.as_uid)
         self.context_name = self.context_name or getattr(self.client, "context", None)
+        self._check_impersonation()
         self.scope = self._resolve_scope()
         self.namespaces = self.scope.namespaces
         self.cache = FleetCache(self.client, namespaces=self.namespaces, autoscalers=True)
+
+    def impersonation_args(self) -> list[str]:
+        """The `--as …` flags this backend was given, for a `fleet` subprocess."""
+        out = ["--as", self.as_user] if self.as_user else []
+        for group in self.as_groups:
+            out += ["--as-group", group]
+        return out + (["--as-uid", self.as_uid] if self.as_uid else [])
+
+    def _check_impersonation(self) -> None:
+        """When impersonating, ask who we are (one SelfSubjectReview, which every
+        authenticated user may create): a kubeconfig user who may not impersonate gets one
+        clear error here, not a 403 from every watch."""
+        from fleet.errors import Forbidden, NotFound
+
+        imp = self.client.creds.impersonate
+        if imp is None:
+            return
+        try:
+            self.client.post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                             {"apiVersion": "authentication.k8s.io/v1",
+                              "kind": "SelfSubjectReview"})
+        except NotFound:
+            return  # an API server before 1.28: the first watch tells instead
+        except Forbidden as exc:
+            if "cannot impersonate" not in exc.message:
+                return  # the identity works; RBAC decides the rest (scopes, watches)
+            # the server names the resource it was asked about (selfsubjectreviews, or with
+            # constrained impersonation `impersonate-on:user-info:create`): say what failed
+            flags = " ".join(self.impersonation_args()) or "the kubeconfig's `as` entries"
+            exc.message = (f"impersonation refused ({flags}): the kubeconfig's user may not "
+                           "impersonate that identity; run without it, or ask for the RBAC "
+                           f"verb impersonate. {exc.message}")
+            raise
 
     def _resolve_scope(self) -> WatchScope:
         """fleet.scope.resolve_scope: the namespaces asked for; else every namespace if RBAC
@@ -228,8 +276,9 @@ class KubeBackend:
     def can_i(self, action: str, namespace: str) -> tuple[bool, str]:
         from fleet.ops import access
 
-        verb, resource, sub = PERMISSIONS[action]
-        return access.can_i(self.client, verb, resource, namespace, subresource=sub)
+        verb, group, resource, sub = PERMISSIONS[action]
+        return access.can_i(self.client, verb, resource, namespace, group=group,
+                            subresource=sub)
 
     # -- detail ----------------------------------------------------------------------
     def history(self, namespace: str, name: str) -> tuple[int, list[Any]]:
@@ -351,7 +400,8 @@ class KubeBackend:
         import. Lines stream to `on_line(stream, line)`; the result carries the exit status."""
         from tui.cli_actions import fleet_command, run_cli
 
-        cmd = fleet_command(args, context=self.context_name, kubeconfig=self.kubeconfig)
+        cmd = fleet_command([*args, *self.impersonation_args()], context=self.context_name,
+                            kubeconfig=self.kubeconfig)
         return run_cli(cmd, on_line, cancel=cancel)
 
     # -- deploy --------------------------------------------------------------------------

@@ -147,3 +147,21 @@ def test_hpas_join_their_deployment_by_scale_target_ref():
     finally:
         b.stop()
     assert FleetCache(api, ["ns1"]).hpa_for("ns1", "resnet") is None  # opt-in: no HPA watch
+
+
+def test_access_reviews_name_the_core_group_for_pods_and_apps_for_deployments():
+    api = FakeApi()
+    reviews: list[dict] = []
+
+    def review(attrs: dict) -> dict:
+        reviews.append(dict(attrs))
+        return {"allowed": True}
+
+    api.review_status = review
+    b = KubeBackend(namespaces=["ns1"])
+    b.client = api
+    for action in ("logs", "portforward", "scale", "rollback"):
+        assert b.can_i(action, "ns1") == (True, "")
+    assert [(r["group"], r["resource"], r.get("subresource")) for r in reviews] == [
+        ("", "pods", "log"), ("", "pods", "portforward"), ("apps", "deployments", "scale"),
+        ("apps", "deployments", None)]
