@@ -23,6 +23,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 STATES = ("running", "stopped", "aborted", "complete")
+# a trial its worker handed back on SIGTERM is failed with this reason and retried (at most
+# MAX_RETRY times in a row), by the worker or, if the worker died first, by `fleet sweep stop`
+INTERRUPTED = "interrupted: the worker pod was terminated"
+MAX_RETRY = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS modelfleet_sweeps (

@@ -42,7 +42,7 @@ log = logging.getLogger("sweep")
 T = TypeVar("T")
 HEARTBEAT_S = 2
 GRACE_S = 6
-MAX_RETRY = 2
+MAX_RETRY = sweep_store.MAX_RETRY
 POOL_SIZE = 2  # database connections per worker pod, at most
 DB_PATIENCE_S = 300.0
 
@@ -422,7 +422,7 @@ class Worker:
         with contextlib.suppress(RuntimeError):
             child.finish()
         self.heartbeat.trial_id = None
-        trial.set_user_attr("fail_reason", "interrupted: the worker pod was terminated")
+        trial.set_user_attr("fail_reason", sweep_store.INTERRUPTED)
         self._tell(trial, TrialState.FAIL, None)
         try:
             row = with_db_retry("reading the sweep",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -280,7 +281,10 @@ def stop(client: Any, namespace: str, name: str, url: str | None, say: Say,
             raise SweepError(f"worker pods of {name} still running after {timeout:.0f} s")
         time.sleep(0.5)
     if url:
-        _fail_leftovers(url, study, say)
+        row = sweep_store.get(sweep_store.engine(url), study)
+        # an aborted sweep's interrupted trials stay failed: nothing is to run them again
+        _fail_leftovers(url, study, say,
+                        requeue_interrupted=row is not None and row.state == "stopped")
 
 
 def _pods(client: Any, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -289,20 +293,44 @@ def _pods(client: Any, namespace: str, name: str) -> list[dict[str, Any]]:
     return [p for p in pods if (p.get("status") or {}).get("phase") in ("Pending", "Running")]
 
 
-def _fail_leftovers(url: str, study: str, say: Say) -> None:
+def _fail_leftovers(url: str, study: str, say: Say, *,
+                    requeue_interrupted: bool = True) -> None:
     """Trials still RUNNING after every worker stopped (a pod that died without SIGTERM):
-    fail them and queue their retries, so the study holds no zombie."""
+    fail them and queue their retries, so the study holds no zombie. Also an interrupted
+    trial without its retry (a worker killed between failing it and queueing the retry, e.g.
+    past its grace period): queue it now, so `resume` runs it."""
     import optuna
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     s = optuna.load_study(study_name=study, storage=url)
     storage = s._storage
+    with warnings.catch_warnings():  # "experimental" in Optuna: said once in the README
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=sweep_store.MAX_RETRY)
+
+    def requeue(t: Any) -> bool:
+        """Queue the retry unless the trial has had MAX_RETRY already (the callback's rule)."""
+        if len(t.system_attrs.get("retry_history", ())) >= sweep_store.MAX_RETRY:
+            return False
+        retry(s, t)
+        return True
+
     for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                RetryHeartbeatStaleTrialCallback(max_retry=2)(s, storage.get_trial(t._trial_id))
-                say(f"trial {t.number} was still running: failed and re-queued")
+                again = requeue_interrupted and requeue(storage.get_trial(t._trial_id))
+                say(f"trial {t.number} was still running: failed"
+                    + (" and re-queued" if again else ""))
+    if not requeue_interrupted:
+        return
+    trials = s.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    for t in trials:
+        if (t.state == TrialState.FAIL and t.number not in retried
+                and str(t.user_attrs.get("fail_reason", "")).startswith(sweep_store.INTERRUPTED)
+                and requeue(t)):
+            say(f"trial {t.number} was interrupted but not re-queued: re-queued")
 
 
 def resume(client: Any, namespace: str, name: str, url: str | None, say: Say) -> None:

@@ -70,6 +70,16 @@ def states(ts: list[Any]) -> dict[str, int]:
     return out
 
 
+def trial_table(ts: list[Any]) -> str:
+    """One line per trial (number, state, retry of, pod, value, fail reason): what an
+    assertion about a study's trials prints when it fails."""
+    return "\n".join(
+        f"#{t.number} {t.state.name} retry-of={t.system_attrs.get('failed_trial')} "
+        f"pod={t.user_attrs.get('pod')} value={t.value} "
+        f"reason={t.user_attrs.get('fail_reason', '')!r}"
+        for t in sorted(ts, key=lambda t: t.number))
+
+
 def fresh(ts: list[Any]) -> list[Any]:
     """Trials that took a budget slot (not stale-trial retries)."""
     return [t for t in ts if "failed_trial" not in t.system_attrs]

@@ -14,8 +14,17 @@ from fleet.kube import KubeClient
 from fleet.ops import deploy as deploy_ops
 from tests.fixtures.cluster import TestCluster, wait_for
 from tests.serving.conftest import make_demo
-from tests.tuning.sweepkit import fresh, launch, spec_yaml, states, study, trials, wait_trials
-from tests.tuning.trainkit import condition, fleet, job, job_pods
+from tests.tuning.sweepkit import (
+    fresh,
+    launch,
+    spec_yaml,
+    states,
+    study,
+    trial_table,
+    trials,
+    wait_trials,
+)
+from tests.tuning.trainkit import condition, fleet, job, job_pods, logs
 from tuning.example import publish_example
 
 pytestmark = [pytest.mark.cluster, pytest.mark.hdfs, pytest.mark.postgres]
@@ -242,8 +251,11 @@ def test_stop_leaves_the_study_consistent_and_resume_finishes_the_same_budget(
                 postgres_url, "--wait", timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr[-3000:]
     ts = trials(postgres_url, namespace, "pausable")
-    assert len(fresh(ts)) == 5  # the same exact budget
-    assert len([t for t in ts if t.state.name == "COMPLETE"]) == 5
+    why = trial_table(ts) + "\n" + "\n".join(
+        f"--- {p['metadata']['name']}\n{logs(cluster, namespace, p['metadata']['name'])[-4000:]}"
+        for p in job_pods(cluster, namespace, "pausable"))
+    assert len(fresh(ts)) == 5, why  # the same exact budget
+    assert len([t for t in ts if t.state.name == "COMPLETE"]) == 5, why
 
 
 def test_bad_specs_exit_2_and_leave_no_job_and_no_study(
