@@ -44,7 +44,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -349,6 +348,8 @@ class ExecCredentials(CredentialProvider):
         return auth
 
     def _execute(self, interactive: bool) -> tuple[Auth, float | None]:
+        import subprocess  # only exec plugins run one; a cert/token kubeconfig skips the import
+
         cfg = self.config
         spec: dict[str, Any] = {"interactive": interactive}
         if cfg.provide_cluster_info and cfg.cluster is not None:

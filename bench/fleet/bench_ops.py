@@ -1,17 +1,21 @@
 """Operation latency on the real local control plane, with kubectl 1.37 as the peer.
 
   python bench/fleet/bench_ops.py [--count 50] [--runs 5] [--kubeconfig K --kubectl PATH]
+                                  [--out results.json]
 
 Without --kubeconfig it brings up a throwaway LocalCluster (127.0.0.1 only). Measures:
 single rollback API latency (fleet.ops.rollback), `fleet rollback` vs `kubectl rollout undo`
 as processes, and a bulk rollback of COUNT deployments (run_bulk, 16 workers) vs COUNT
-sequential `kubectl rollout undo` and vs `xargs -P16 kubectl rollout undo`.
+sequential `kubectl rollout undo` and vs `xargs -P16 kubectl rollout undo`. The process
+rows alternate `python -m fleet.cli`, the installed `fleet` console script (when it sits next
+to the interpreter) and kubectl, so drift on a shared machine hits all of them alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--kubeconfig")
     ap.add_argument("--kubectl")
+    ap.add_argument("--out", type=Path, help="write the raw samples here as JSON")
     args = ap.parse_args()
     local = None
     if not args.kubeconfig:
@@ -96,6 +101,7 @@ def main() -> None:
     try:
         client = KubeClient.from_kubeconfig(args.kubeconfig)
         names = setup(client, args.count)
+        load_start = list(os.getloadavg())
         print(f"{args.count} deployments with 2 revisions each; {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}")
 
@@ -112,11 +118,19 @@ def main() -> None:
             subprocess.run(cmd, env=env, check=True, capture_output=True)
             return (time.perf_counter() - t0) * 1000
 
-        fcli = [proc([sys.executable, "-m", "fleet.cli", "rollback", n, "-n", NS])
-                for n in names[: args.runs]]
-        kcli = [proc([args.kubectl, "rollout", "undo", f"deployment/{n}", "-n", NS])
-                for n in names[args.runs: 2 * args.runs]]
-        print(f"single rollback, `fleet rollback` process: {summary(fcli, 'ms')}")
+        script = Path(sys.executable).with_name("fleet")
+        fcli: list[float] = []
+        scli: list[float] = []
+        kcli: list[float] = []
+        for i in range(args.runs):
+            fcli.append(proc([sys.executable, "-m", "fleet.cli", "rollback", names[i], "-n", NS]))
+            if script.exists():
+                scli.append(proc([str(script), "rollback", names[2 * args.runs + i], "-n", NS]))
+            kcli.append(proc([args.kubectl, "rollout", "undo",
+                              f"deployment/{names[args.runs + i]}", "-n", NS]))
+        print(f"single rollback, `python -m fleet.cli rollback` process: {summary(fcli, 'ms')}")
+        if scli:
+            print(f"single rollback, `{script}` console script: {summary(scli, 'ms')}")
         print(f"single rollback, `kubectl rollout undo` process: {summary(kcli, 'ms')}")
         wait_observed(client, names)
 
@@ -144,6 +158,14 @@ def main() -> None:
         print(f"bulk rollback of {args.count}, fleet run_bulk (16 workers): {summary(bulk_t)}")
         print(f"{args.count} sequential `kubectl rollout undo`: {summary(seq)}")
         print(f"{args.count} `kubectl rollout undo` via xargs -P16: {summary(par)}")
+        if args.out:
+            raw = {"count": args.count, "runs": args.runs, "cores": os.cpu_count(),
+                   "loadavg_start": load_start, "loadavg_end": list(os.getloadavg()),
+                   "api_rollback_ms": single,
+                   "process_fleet_cli_ms": fcli, "process_fleet_script_ms": scli,
+                   "process_kubectl_ms": kcli, "bulk_fleet_s": bulk_t,
+                   "bulk_kubectl_sequential_s": seq, "bulk_kubectl_xargs_p16_s": par}
+            args.out.write_text(json.dumps(raw, indent=1) + "\n")
     finally:
         if local is not None:
             local.down()
