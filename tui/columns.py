@@ -331,10 +331,9 @@ def as_text(value: str | Text) -> Text:
 
 
 def as_cell(value: str | Text) -> str | Text:
-    """A cell value for the table. A plain string stays a string: DataTable formats a cell
-    only when its row is drawn, so rows off screen cost no Rich `Text` (5,000 deployments x
-    12 columns were ~0.4 s of the first full table). A string with "[" becomes Text, because
-    DataTable would read it as markup (a change-cause like "release [canary]")."""
+    """A cell value for the table. A plain string stays a string: the table makes a Rich
+    `Text` of it only when its row is drawn. A string with "[" becomes Text, so that it is
+    never read as markup (a change-cause like "release [canary]")."""
     if isinstance(value, Text) or "[" not in value:
         return value
     return Text(value)

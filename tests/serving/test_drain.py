@@ -128,6 +128,13 @@ def _slow_model(base: Path, iterations: int) -> None:
     store.Store(str(base)).publish(vdir)
 
 
+async def _queued(client: httpx.AsyncClient) -> float:
+    """The server's `queue_depth` gauge (rows waiting for the model)."""
+    text = (await client.get("/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("queue_depth{"))
+
+
 def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     base = tmp_path / "slow"
     _slow_model(base, 300)
@@ -139,13 +146,16 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
 
         async def scenario() -> tuple[list[int], int]:
             async with httpx.AsyncClient(base_url=srv.url, timeout=60) as client:
-                t_one = time.monotonic()
-                await client.post("/v1/models/digits:predict", json={"instances": [ROW]})
-                one = time.monotonic() - t_one  # one request alone: the model's time
+                await client.post("/v1/models/digits:predict", json={"instances": [ROW]})  # warm
                 sent = [asyncio.ensure_future(client.post("/v1/models/digits:predict",
                                                           json={"instances": [ROW]}))
                         for _ in range(4)]
-                await asyncio.sleep(min(0.2, one / 3))  # all four sent, the first running
+                # all four arrived (the first running, three queued) before SIGTERM: awaited on
+                # the server's own queue gauge, not guessed with a sleep
+                deadline = time.monotonic() + 30
+                while await _queued(client) < 3:
+                    assert time.monotonic() < deadline, "the 4 requests never queued"
+                    await asyncio.sleep(0.01)
                 assert srv.proc is not None
                 srv.proc.terminate()
                 pending = sum(not f.done() for f in sent)

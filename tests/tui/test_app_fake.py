@@ -59,9 +59,9 @@ async def test_idle_app_applies_nothing():
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.main.query_one("#dep-table")
-        before = (table.applied_batches, table._update_count)
+        before = (table.applied_batches, table.lines_rendered)
         await pilot.pause(1.0)
-        assert (table.applied_batches, table._update_count) == before
+        assert (table.applied_batches, table.lines_rendered) == before
 
 
 async def test_burst_of_changes_is_coalesced():
@@ -502,13 +502,13 @@ async def test_progress_updates_only_the_changed_cells():
         await pilot.press("J")
         table = app.main.query_one("#job-table")
         touched: list[tuple[str, str]] = []
-        orig = table.update_cell
+        orig = table.apply
 
-        def spy(row_key, column_key, value, *, update_width=False):
-            touched.append((str(row_key), str(column_key)))
-            return orig(row_key, column_key, value, update_width=update_width)
+        def spy(ops):  # the cells the widget is told to repaint
+            touched.extend((table.row_id(key), col) for key, col, *_ in ops.updated)
+            return orig(ops)
 
-        table.update_cell = spy
+        table.apply = spy
         before = table.applied_batches
         rec = replace(fb.job_records[("team-a", "train-001")],
                       progress=progress(epoch=4, value=0.944), resource_version="7")

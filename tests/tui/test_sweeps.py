@@ -80,13 +80,13 @@ async def open_detail(pilot, app: FleetApp) -> SweepDetailScreen:
 
 def spy_cells(table) -> list[tuple[str, str]]:
     touched: list[tuple[str, str]] = []
-    orig = table.update_cell
+    orig = table.apply
 
-    def spy(row_key, column_key, value, *, update_width=False):
-        touched.append((str(row_key), str(column_key)))
-        return orig(row_key, column_key, value, update_width=update_width)
+    def spy(ops):  # the cells the widget is told to repaint
+        touched.extend((table.row_id(key), col) for key, col, *_ in ops.updated)
+        return orig(ops)
 
-    table.update_cell = spy
+    table.apply = spy
     return touched
 
 
@@ -187,7 +187,7 @@ async def test_detail_shows_trials_plots_importances_and_pods():
         screen = await open_detail(pilot, app)
         table = screen.query_one("#trials")
         assert table.row_count == 60
-        assert [c.label.plain for c in table.ordered_columns][:8] == [
+        assert table.header_labels()[:8] == [
             "#↓", "STATE", "VAL_ACCURACY", "learning_rate", "batch_size", "conv1", "dense",
             "dropout"]
         assert table.cursor_key() == 59  # newest first, the cursor on it
@@ -320,25 +320,25 @@ async def test_sort_by_value_and_by_a_parameter():
         await until(pilot, lambda: type(app.screen).__name__ == "PickerScreen", what="picker")
         app.screen.dismiss("value")
         await settle(pilot)
-        ordered = [screen.rows[table.key_of(r.key.value)].trial for r in table.ordered_rows]
+        ordered = [screen.rows[k].trial for k in table.model.ordered()]
         values = [t.value for t in ordered if t.value is not None]
         # maximizing: the best first, trials without a value (running, pruned) last
         assert values == sorted(values, reverse=True) and screen.model.sort_column == "value"
         assert all(t.value is None for t in ordered[len(values):])
         top = screen.rows[ordered[0].n]
         assert top.best and "★" in str(table.get_cell(str(top.key), "value"))
-        assert table.ordered_columns[2].label.plain == "VAL_ACCURACY↓"
+        assert table.header_labels()[2] == "VAL_ACCURACY↓"
         screen.sort_by("value")  # again: reversed
         await pilot.pause()
-        first = screen.rows[table.key_of(table.ordered_rows[0].key.value)].trial
+        first = screen.rows[table.model.key_at(0)].trial
         assert first.value is None
         screen.sort_by("value")
         await pilot.press("right_square_bracket")  # the next column: learning_rate
         assert screen.model.sort_column == "p0"
-        lrs = [screen.rows[table.key_of(r.key.value)].trial.param("learning_rate")
-               for r in table.ordered_rows]
+        lrs = [screen.rows[k].trial.param("learning_rate")
+               for k in table.model.ordered()]
         assert lrs == sorted(lrs)
-        assert table.ordered_columns[3].label.plain == "learning_rate↑"
+        assert table.header_labels()[3] == "learning_rate↑"
         # Enter: the whole trial
         table.move_cursor(row=0)
         await pilot.press("enter")
@@ -426,7 +426,7 @@ async def test_parameters_only_the_trials_have_become_columns():
         await settle(pilot)
         screen = await open_detail(pilot, app)
         table = screen.query_one("#trials")
-        labels = [c.label.plain for c in table.ordered_columns]
+        labels = table.header_labels()
         assert labels[3:9] == ["learning_rate", "batch_size", "conv1", "dense", "dropout",
                                "momentum"]
         assert str(table.get_cell("2", "p5")) == "0.9" and str(table.get_cell("1", "p5")) == "-"

@@ -68,7 +68,7 @@ async def test_sweeps_view_detail_and_stop_resume_through_the_cli(
         trials = screen.query_one("#trials")
         await until(pilot, lambda: trials.row_count == 4 and screen.pods, timeout=30,
                     what="trials and pods")
-        assert [c.label.plain for c in trials.ordered_columns][2:5] == ["VAL_ACCURACY", "lr",
+        assert trials.header_labels()[2:5] == ["VAL_ACCURACY", "lr",
                                                                         "units"]
         assert str(trials.get_cell("2", "value")) == "★ 0.9300"
         assert str(screen.query_one("#importances").render()).startswith("lr")

@@ -19,7 +19,7 @@ def test_first_batch_adds_rows_and_unchanged_upsert_is_a_no_op():
     m = model()
     deps = [deployment(i) for i in range(5)]
     ops = m.apply(deps, [])
-    assert [k for k, _ in ops.added] == [d.key for d in deps]
+    assert ops.added == [d.key for d in deps]
     assert m.apply(deps, []).is_empty()
 
 
@@ -27,6 +27,7 @@ def test_changed_record_updates_only_changed_cells():
     m = model()
     d = deployment(1)
     m.apply([d], [])
+    m.cells(d.key)  # the widget drew the row
     ops = m.apply([replace(d, ready=1, resource_version="999")], [])
     assert not ops.added and not ops.removed
     assert [(col, str(v)) for _, col, v, _ in ops.updated] == [("ready", "1/2")]
@@ -82,6 +83,7 @@ def test_marks_prefix_the_name_cell():
     m = model()
     d = deployment(1)
     m.apply([d], [])
+    m.cells(d.key)
     ops = m.toggle_marks([d.key])
     assert d.key in m.marked
     assert str(ops.updated[0][2]).startswith(MARK)
@@ -91,6 +93,7 @@ def test_ages_update_only_when_text_changes():
     clock = [NOW]
     m = TableModel(DEPLOYMENT_COLUMNS, now=lambda: clock[0])
     m.apply([deployment(1, created=NOW)], [])
+    m.cells(deployment(1).key)
     assert m.refresh_ages().is_empty()
     clock[0] = NOW.replace(minute=5)
     ops = m.refresh_ages()
@@ -105,7 +108,8 @@ def test_human_age():
 def test_probe_cell_shows_counts():
     m = model()
     d = deployment(1, probe_health=ProbeHealth.CRASHLOOP, restarts=7)
-    _, cells = m.apply([d], []).added[0]
+    m.apply([d], [])
+    cells = m.cells(d.key)
     assert str(cells[9]) == "crashloop(7)"
 
 
@@ -119,7 +123,7 @@ def test_schedule_clock_cells_refresh_on_the_age_timer():
     m = TableModel(SCHEDULE_COLUMNS, now=lambda: now[0])
     s = schedule(1, next_run=NOW + timedelta(minutes=30))
     m.apply([s], [])
-    cells = dict(zip([c.key for c in SCHEDULE_COLUMNS], m.shown[s.key], strict=True))
+    cells = dict(zip([c.key for c in SCHEDULE_COLUMNS], m.cells(s.key), strict=True))
     assert (str(cells["next_run"]), str(cells["last_run"])) == ("in 30m", "60m ago")
     assert m.refresh_ages().is_empty()
     now[0] = NOW + timedelta(minutes=10)
@@ -139,6 +143,7 @@ def test_job_progress_change_updates_only_progress_cells():
     m = TableModel(JOB_COLUMNS, now=lambda: NOW)
     j = job(1, progress=progress())
     m.apply([j], [])
+    m.cells(j.key)
     ops = m.apply([replace(j, progress=progress(epoch=4, value=0.94), resource_version="9")], [])
     assert [(col, str(v)) for _, col, v, _ in ops.updated] == [
         ("progress", "███░░░░░ 4/10"), ("metric", "accuracy 0.940")]
@@ -169,7 +174,7 @@ def test_job_cells_for_missing_stale_and_failed_progress():
 
 
 def test_plain_cells_stay_strings_and_bracketed_ones_are_literal_text():
-    """Rows off screen cost no Rich Text (DataTable formats a str cell only when drawn); a
+    """Rows off screen cost no Rich Text (the table makes one only for a row drawn); a
     change-cause with "[...]" must not be read as markup, so it is a Text."""
     from rich.text import Text
 
@@ -183,3 +188,72 @@ def test_plain_cells_stay_strings_and_bracketed_ones_are_literal_text():
     marked = render_row(DEPLOYMENT_COLUMNS, rec, NOW, marked=True)
     name_i = [c.key for c in DEPLOYMENT_COLUMNS].index("name")
     assert marked[name_i].plain == MARK + "model-0001"
+
+
+# --- the virtual table's model: cells only for rows drawn, order kept incrementally ------------
+
+def test_rows_not_drawn_are_not_rendered_but_are_measured_and_fresh_when_drawn():
+    m = model()
+    deps = [deployment(i) for i in range(1000)]
+    deps[700] = replace(deps[700], name="a-much-longer-deployment-name-than-the-others")
+    ops = m.apply(deps, [])
+    assert m.rendered_rows == 0 and len(ops.added) == 1000
+    name_i = [c.key for c in DEPLOYMENT_COLUMNS].index("name")
+    assert m.widths()[name_i] == len(deps[700].name)  # measured without rendering the row
+    ops = m.apply([replace(deps[3], ready=0)], [])
+    assert not ops.updated  # not on screen: nothing to repaint
+    assert str(m.cells(deps[3].key)[5]) == "0/2" and m.rendered_rows == 1
+
+
+def test_a_drawn_row_that_changes_is_diffed_an_undrawn_one_is_not():
+    m = model()
+    a, b = deployment(1), deployment(2)
+    m.apply([a, b], [])
+    m.cells(a.key)
+    ops = m.apply([replace(a, ready=0), replace(b, ready=0)], [])
+    assert [(k, col) for k, col, _, _ in ops.updated] == [(a.key, "ready")]
+
+
+def test_incremental_order_matches_a_full_sort():
+    import random
+
+    rng = random.Random(7)
+    m = model()
+    live: dict = {}
+    for step in range(300):
+        action = rng.random()
+        if action < 0.6:  # a few upserts, some moving in the order
+            recs = [deployment(rng.randrange(400), desired=rng.randrange(5),
+                               ns=rng.choice(("a", "b", "c"))) for _ in range(rng.randrange(1, 6))]
+            m.apply(recs, [])
+            live.update({r.key: r for r in recs})
+        elif action < 0.8 and live:
+            gone = rng.sample(sorted(live), min(len(live), rng.randrange(1, 4)))
+            m.apply([], gone)
+            for k in gone:
+                live.pop(k)
+        elif action < 0.9:
+            m.set_sort(rng.choice(("namespace", "name", "ready", "age")))
+        else:
+            m.set_filter(RowFilter.parse(rng.choice(("", "00", "1"))))
+        if step % 50 == 0:  # now and then a big batch (one sort rather than bisections)
+            recs = [deployment(rng.randrange(400), desired=rng.randrange(5)) for _ in range(120)]
+            m.apply(recs, [])
+            live.update({r.key: r for r in recs})
+        want = sorted((k for k in live if m.filter.matches(live[k])), key=m.sort_key,
+                      reverse=m.reverse)
+        assert m.ordered() == want, step
+        assert m.row_count == len(want)
+        for i in (0, len(want) // 2, len(want) - 1) if want else ():
+            assert m.key_at(i) == want[i] and m.index_of(want[i]) == i
+    assert m.index_of(("nowhere", "nothing")) is None
+
+
+def test_reversing_is_free_and_keeps_the_order_backwards():
+    m = model()
+    m.apply([deployment(i) for i in range(50)], [])
+    m.set_sort("name")
+    before = m.ordered()
+    m.set_sort("name")
+    assert m.reverse and m.ordered() == before[::-1] and m.key_at(0) == before[-1]
+    assert m.index_of(before[0]) == 49

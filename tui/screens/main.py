@@ -11,8 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
-from textual.widgets.data_table import ColumnKey
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from tui.columns import SCHEDULE_COLUMNS, job_summary, schedule_summary
 from tui.filtering import RowFilter, SelectorError, is_problem
@@ -20,7 +19,7 @@ from tui.screens.picker import PickerScreen
 from tui.sweep_render import SWEEP_COLUMNS
 from tui.view import Key, TableModel
 from tui.widgets.banner import ConnectionBanner
-from tui.widgets.fleet_table import FleetTable
+from tui.widgets.fleet_table import FleetTable, KeyedTable
 from tui.widgets.progress import RolloutProgress
 
 if TYPE_CHECKING:
@@ -246,10 +245,7 @@ class MainScreen(Screen):
         if column not in {c.key for c in model.columns}:
             return
         model.set_sort(column, reverse)
-        for col in model.columns:
-            table.columns[ColumnKey(col.key)].label = Text(table.header_label(col))
-        table.resort()
-        table.refresh()
+        table.resort()  # the headers show the arrow; the cursor stays on its row
 
     def action_sort_picker(self) -> None:
         table = self.table  # the picker takes the focus: remember which table it sorts
@@ -273,10 +269,10 @@ class MainScreen(Screen):
     def action_sort_prev(self) -> None:
         self._sort_step(-1)
 
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        if isinstance(event.data_table, FleetTable):
-            self.sort_by(str(event.column_key.value), table=event.data_table)
+    @on(KeyedTable.HeaderSelected)
+    def _header_clicked(self, event: KeyedTable.HeaderSelected) -> None:
+        if isinstance(event.table, FleetTable):
+            self.sort_by(event.column_key, table=event.table)
 
     # -- views -----------------------------------------------------------------------
     def show_view(self, view: str) -> None:
@@ -296,36 +292,36 @@ class MainScreen(Screen):
         """`w`: the sweeps, and back to the deployments."""
         self.show_view("deployments" if self.view == "sweeps" else "sweeps")
 
-    @on(DataTable.RowSelected, "#sweep-table")
-    def _sweep_selected(self, event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected, "#sweep-table")
+    def _sweep_selected(self, event: KeyedTable.RowSelected) -> None:
         self.fleet.open_sweep()
 
-    @on(DataTable.RowHighlighted, "#sweep-table")
-    def _sweep_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(KeyedTable.RowHighlighted, "#sweep-table")
+    def _sweep_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self.app.refresh_bindings()
 
-    @on(DataTable.RowSelected, "#dep-table")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected, "#dep-table")
+    def _row_selected(self, event: KeyedTable.RowSelected) -> None:
         self.fleet.action_detail()
 
-    @on(DataTable.RowSelected, "#job-table")
-    def _job_selected(self, event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected, "#job-table")
+    def _job_selected(self, event: KeyedTable.RowSelected) -> None:
         key = self.query_one("#job-table", FleetTable).cursor_key()
         rec = self.jobs.records.get(key) if key else None
         if rec is not None:
             self.notify(job_summary(rec), title=f"job {rec.namespace}/{rec.name}", timeout=15,
                         markup=False)
 
-    @on(DataTable.RowSelected, "#schedule-table")
-    def _schedule_selected(self, event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected, "#schedule-table")
+    def _schedule_selected(self, event: KeyedTable.RowSelected) -> None:
         key = self.query_one("#schedule-table", FleetTable).cursor_key()
         rec = self.schedules.records.get(key) if key else None
         if rec is not None:
             self.notify(schedule_summary(rec), title=f"cronjob {rec.namespace}/{rec.name}",
                         timeout=15, markup=False)
 
-    @on(DataTable.RowHighlighted, "#dep-table")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(KeyedTable.RowHighlighted, "#dep-table")
+    def _row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self.fleet.refresh_permissions_view()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

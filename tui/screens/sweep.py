@@ -22,7 +22,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from textual.widgets.data_table import ColumnKey
 
 from fleet.model import SweepTrial, SweepTrials, TrainingJob
 from tui.backend import connected
@@ -43,7 +42,7 @@ from tui.sweep_render import (
     trial_rows,
 )
 from tui.view import TableModel
-from tui.widgets.fleet_table import TrialTable
+from tui.widgets.fleet_table import KeyedTable, TrialTable
 from tui.widgets.plots import BackgroundPlot, draw_best, draw_curves
 
 if TYPE_CHECKING:
@@ -144,7 +143,6 @@ class SweepDetailScreen(Screen):
         self.query_one("#pods-box").border_title = "worker pods"
         self._set_trials_title()
         self._update_summary()
-        self._refresh_headers()
         self.query_one("#trials", TrialTable).focus()
         self.poll()
         if self.poll_s:
@@ -277,11 +275,8 @@ class SweepDetailScreen(Screen):
             self.model.reverse = True
         table = self.query_one("#trials", TrialTable)
         keep = table.cursor_key()
-        table.model = self.model
-        table.clear(columns=True)
-        for col in self.model.columns:
-            table.add_column(table.header_label(col), key=col.key, width=col.width)
-        table.apply(self.model.apply(rows.values(), []))
+        self.model.apply(rows.values(), [])
+        table.set_model(self.model)
         if keep is not None:
             table.move_to(keep)
 
@@ -333,8 +328,8 @@ class SweepDetailScreen(Screen):
         self.query_one("#curve-plot", BackgroundPlot).set_data(
             CurveRequest(trials, self.selected_trial(), self.all_curves, self.metric))
 
-    @on(DataTable.RowHighlighted, "#trials")
-    def _trial_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(KeyedTable.RowHighlighted, "#trials")
+    def _trial_highlighted(self, _event: KeyedTable.RowHighlighted) -> None:
         if self.snapshot is not None:
             self._update_curves()
 
@@ -345,8 +340,8 @@ class SweepDetailScreen(Screen):
                                                "the highlighted trial only"), timeout=3)
         self._update_curves()
 
-    @on(DataTable.RowSelected, "#trials")
-    def _trial_selected(self, _event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected, "#trials")
+    def _trial_selected(self, _event: KeyedTable.RowSelected) -> None:
         n = self.selected_trial()
         row = self.rows.get(n) if n is not None else None
         if row is not None:
@@ -361,15 +356,7 @@ class SweepDetailScreen(Screen):
         if column == "value" and reverse is None and self.model.sort_column != "value":
             reverse = self.maximizing  # the best first
         self.model.set_sort(column, reverse)
-        self._refresh_headers()
-        table.resort()
-        table.refresh()
-
-    def _refresh_headers(self) -> None:
-        """The sort column's header carries ↑ / ↓."""
-        table = self.query_one("#trials", TrialTable)
-        for col in self.model.columns:
-            table.columns[ColumnKey(col.key)].label = Text(table.header_label(col))
+        table.resort()  # the headers show the arrow; the cursor stays on its row
 
     def action_sort_picker(self) -> None:
         opts = [(c.key, c.label) for c in self.model.columns]
@@ -392,9 +379,9 @@ class SweepDetailScreen(Screen):
     def action_sort_prev(self) -> None:
         self._sort_step(-1)
 
-    @on(DataTable.HeaderSelected, "#trials")
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        self.sort_by(str(event.column_key.value))
+    @on(KeyedTable.HeaderSelected, "#trials")
+    def _header_clicked(self, event: KeyedTable.HeaderSelected) -> None:
+        self.sort_by(event.column_key)
 
     # -- pods and logs -----------------------------------------------------------------------
     def highlighted_pod(self) -> str | None:
