@@ -1,6 +1,8 @@
 """Conformance run: our server checked by tritonclient[http] (V2) and KServe's REST client.
 
-    .venv/bin/python bench/serving/conformance.py [--model DIR] [--venv /tmp/conformance-venv]
+    .venv/bin/python bench/serving/conformance.py [--model DIR] [--venv DIR]
+
+(defaults under ~/.cache/modelfleet/bench/)
 
 Creates the client venv if missing (pinned versions below), starts `python -m serving` on
 a free 127.0.0.1 port in latency and throughput modes, runs conformance_client.py against
@@ -23,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PINS = ["tritonclient[http]==2.73.0", "kserve==0.21.0"]
 
+CACHE = Path.home() / ".cache" / "modelfleet" / "bench"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -43,8 +47,8 @@ def ensure_venv(venv: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", type=Path, default=Path("/tmp/modelfleet-bench-model"))
-    ap.add_argument("--venv", type=Path, default=Path("/tmp/conformance-venv"))
+    ap.add_argument("--model", type=Path, default=CACHE / "model")
+    ap.add_argument("--venv", type=Path, default=CACHE / "conformance-venv")
     args = ap.parse_args()
     if not (args.model / "1" / "metadata.json").exists():
         subprocess.run([sys.executable, "-m", "fleet.cli", "model", "demo", "--output",
