@@ -155,10 +155,11 @@ class _Handler(socketserver.BaseRequestHandler):
         sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         self.server.tunnels.append(target)
         self.server.tunnel_opened.set()
-        _pump(sock, upstream)
+        relay(sock, upstream)
 
 
-def _pump(a: socket.socket, b: socket.socket) -> None:
+def relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways between two sockets until either side closes (TLS-aware)."""
     sel = selectors.DefaultSelector()
     sel.register(a, selectors.EVENT_READ, b)
     sel.register(b, selectors.EVENT_READ, a)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import selectors
 import socket
 import socketserver
 import threading
@@ -39,6 +38,7 @@ from fleet.errors import CredentialError, Forbidden, Unauthorized, Unreachable
 from fleet.kube import KubeClient
 from tests.fixtures.cluster import TestCluster
 from tests.fleet.clusterkit import fleet
+from tests.fleet.connectproxy import relay
 from tests.fleet.test_credentials import (
     FakeIssuer,
     exec_kubeconfig,
@@ -371,25 +371,6 @@ def test_oidc_refresh_reaches_the_apiserver(cluster, webhook, tmp_path):
 
 # --- proxy-url, tls-server-name, insecure-skip-tls-verify -------------------------------------
 
-def _pump(a: socket.socket, b: socket.socket) -> None:
-    sel = selectors.DefaultSelector()
-    sel.register(a, selectors.EVENT_READ, b)
-    sel.register(b, selectors.EVENT_READ, a)
-    try:
-        while True:
-            for key, _ in sel.select(timeout=30):
-                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
-                if not data:
-                    return
-                key.data.sendall(data)
-    except OSError:
-        return
-    finally:
-        sel.close()
-        a.close()
-        b.close()
-
-
 def _loopback(host: str) -> str:
     if host not in ("127.0.0.1", "localhost"):
         raise PermissionError(f"test proxy dials loopback only, not {host}")
@@ -438,7 +419,7 @@ class ProxyHandler(socketserver.BaseRequestHandler):
             upstream = socket.create_connection((_loopback(host), port))
             sock.sendall(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00")
         self.server.targets.append(f"{host}:{port}")
-        _pump(sock, upstream)
+        relay(sock, upstream)
 
 
 def _admin_kubeconfig(cluster: TestCluster, path: Path, server: str | None = None,

@@ -79,12 +79,12 @@ class KeyedTable(ScrollView, Generic[K], can_focus=True):
     }
     """
 
-    class _TableMessage(Message):
-        def __init__(self, table: KeyedTable[Any], cursor_row: int, key: Any) -> None:
+    class _FromTable(Message):
+        """A message about this table: `control`/`data_table` name it, as DataTable's do."""
+
+        def __init__(self, table: KeyedTable[Any]) -> None:
             super().__init__()
             self.table = table
-            self.cursor_row = cursor_row
-            self.key = key  # the model's row key
 
         @property
         def control(self) -> KeyedTable[Any]:
@@ -93,6 +93,12 @@ class KeyedTable(ScrollView, Generic[K], can_focus=True):
         @property
         def data_table(self) -> KeyedTable[Any]:
             return self.table
+
+    class _TableMessage(_FromTable):
+        def __init__(self, table: KeyedTable[Any], cursor_row: int, key: Any) -> None:
+            super().__init__(table)
+            self.cursor_row = cursor_row
+            self.key = key  # the model's row key
 
     class RowHighlighted(_TableMessage):
         """The cursor moved to another row (or another row came under it)."""
@@ -100,22 +106,13 @@ class KeyedTable(ScrollView, Generic[K], can_focus=True):
     class RowSelected(_TableMessage):
         """Enter on the cursor row, or a click on the highlighted row."""
 
-    class HeaderSelected(Message):
+    class HeaderSelected(_FromTable):
         """A click on a column's header."""
 
         def __init__(self, table: KeyedTable[Any], column_key: str, column_index: int) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.column_key = column_key
             self.column_index = column_index
-
-        @property
-        def control(self) -> KeyedTable[Any]:
-            return self.table
-
-        @property
-        def data_table(self) -> KeyedTable[Any]:
-            return self.table
 
     def __init__(self, model: TableModel[K], *, zebra_stripes: bool = False,
                  **kwargs: Any) -> None:
