@@ -14,7 +14,10 @@ from textual import work
 from fleet.model import ModelDeployment
 from tui.backend import connected
 from tui.messages import ActionFinished, DeployFinished, DeployProgress
-from tui.plans import (
+from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
+from tui.screens.deploy import DeployFormScreen, DeployProgressScreen, plan_lines
+from tui.screens.picker import PickerScreen
+from tui.viewmodel.plans import (
     Plan,
     bulk_rollback_plan,
     pause_plan,
@@ -24,9 +27,6 @@ from tui.plans import (
     scale_plan,
     undo_plan,
 )
-from tui.screens.confirm import ConfirmScreen, PromptScreen, ResultScreen
-from tui.screens.deploy import DeployFormScreen, DeployProgressScreen, plan_lines
-from tui.screens.picker import PickerScreen
 from tui.widgets.progress import RolloutProgress
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from fleet.ops.deploy import DeployResult, DeploySpec
     from tui.backend import Backend
     from tui.screens.main import MainScreen
-    from tui.view import Key, TableModel
+    from tui.viewmodel.table import Key, TableModel
 
     AppBase = App[None]  # the mixins are only ever mixed into FleetApp, an App
 else:

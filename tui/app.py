@@ -21,16 +21,16 @@ from textual.worker import Worker, WorkerState
 from fleet.model import SWEEP_COMPONENT, ConnectionState, ModelDeployment, TrainingJob
 from tui.actions import ActionsMixin, DeployMixin, DeployState, error_text
 from tui.backend import PERMISSIONS, Backend, connected
-from tui.coalesce import ChangeBuffer
-from tui.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, utcnow
-from tui.keys import SWEEP_ACTIONS, WRITE_ACTIONS
 from tui.messages import BackendReady, ChangesPending, PermissionsChecked
 from tui.screens.main import MainScreen
 from tui.screens.picker import PickerScreen
 from tui.sweep_actions import SweepActionsMixin
-from tui.sweep_render import SWEEP_COLUMNS
 from tui.throttle import Throttle
-from tui.view import Key, TableModel
+from tui.viewmodel.coalesce import ChangeBuffer
+from tui.viewmodel.columns import DEPLOYMENT_COLUMNS, JOB_COLUMNS, SCHEDULE_COLUMNS, utcnow
+from tui.viewmodel.keys import SWEEP_ACTIONS, WRITE_ACTIONS
+from tui.viewmodel.sweep_render import SWEEP_COLUMNS
+from tui.viewmodel.table import Key, TableModel
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.progress import RolloutProgress
@@ -491,8 +491,8 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
 
     def pick_log_pod(self, ns: str, name: str, pods: list[Any], kind: str = "deployment"
                      ) -> None:
-        from tui.render_detail import pod_status
         from tui.screens.logs import LogScreen
+        from tui.viewmodel.detail import pod_status
 
         if not pods:
             self.notify(f"{kind} {ns}/{name} has no pods", severity="warning")
@@ -515,7 +515,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(denied=self.denied))
 
     def action_namespace(self) -> None:
         self.load_namespaces()
@@ -593,7 +593,7 @@ class FleetApp(ActionsMixin, DeployMixin, SweepActionsMixin, App):
     # -- palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        from tui.keys import palette_entries
+        from tui.viewmodel.keys import palette_entries
 
         for title, help_text, action in palette_entries(self):
             yield SystemCommand(title, escape(help_text), lambda a=action: self.run_action(a))

@@ -72,13 +72,6 @@ def fleet_command(args: Sequence[str], *, context: str | None = None,
     return cmd
 
 
-def shown_command(args: Sequence[str]) -> str:
-    """What the confirm screen says will run (the user could type it)."""
-    import shlex
-
-    return "fleet " + " ".join(shlex.quote(a) for a in args)
-
-
 def run_cli(cmd: Sequence[str], on_line: OnLine | None = None, *,
             env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
             cancel: threading.Event | None = None) -> CliResult:

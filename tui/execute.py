@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tui.plans import Key, Plan
+from tui.viewmodel.plans import Key, Plan
 
 if TYPE_CHECKING:
     from tui.backend import Backend

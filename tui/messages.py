@@ -108,7 +108,7 @@ class SweepLoaded(Message):
     snapshot: Any = None  # the SweepTrials read
     model: Any = None  # the TableModel `rendered` was rendered for
     rendered: dict[int, Any] | None = None  # TableModel.prerender(upserts), off the UI thread
-    best: Any = None  # tui.sweep_render.BestSeries
+    best: Any = None  # tui.viewmodel.sweep_render.BestSeries
     pods: list[Any] | None = None
     error: str | None = None
 

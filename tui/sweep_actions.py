@@ -19,20 +19,26 @@ from textual import work
 from fleet.model import TrainingJob
 from tui.actions import AppBase
 from tui.backend import connected
-from tui.cli_actions import shown_command
 from tui.messages import CliFinished, CliLine
-from tui.plans import Plan
 from tui.screens.command import CommandProgressScreen
 from tui.screens.confirm import ConfirmScreen, PromptScreen
-from tui.sweep_plans import has_storage, launch_plan, promote_plan, resume_plan, stop_plan
-from tui.sweep_render import summary_of
+from tui.viewmodel.plans import Plan
+from tui.viewmodel.sweep_plans import (
+    has_storage,
+    launch_plan,
+    promote_plan,
+    resume_plan,
+    shown_command,
+    stop_plan,
+)
+from tui.viewmodel.sweep_render import summary_of
 from tui.widgets.fleet_table import FleetTable
 
 if TYPE_CHECKING:
     from fleet.model import ModelDeployment
     from tui.backend import Backend
     from tui.screens.main import MainScreen
-    from tui.view import Key, TableModel
+    from tui.viewmodel.table import Key, TableModel
 
 MAX_RUN_LINES = 500
 SPEC_HEAD_LINES = 30

@@ -6,7 +6,8 @@ must occur exactly once in the module, so a refactor that moves it is caught as 
 
 from __future__ import annotations
 
-TUI = ["tests/tui/test_plans.py", "tests/tui/test_app_fake.py", "tests/tui/test_backend.py"]
+TUI = ["tests/tui/viewmodel/test_plans.py", "tests/tui/test_app_fake.py",
+       "tests/tui/test_backend.py"]
 CACHE = ["tests/fleet/test_cache_unit.py", "tests/fleet/test_cache_staged.py",
          "tests/tui/test_backend.py"]
 OPS = ["tests/fleet/test_rollback_unit.py", "tests/fleet/test_restart_scale_unit.py",
@@ -16,10 +17,10 @@ OPS = ["tests/fleet/test_rollback_unit.py", "tests/fleet/test_restart_scale_unit
 
 MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     # --- the review's table -------------------------------------------------------------
-    ("generation-dropped-single", "tui/plans.py",
+    ("generation-dropped-single", "tui/viewmodel/plans.py",
      '{"to_revision": target.revision, "generation": generation}',
      '{"to_revision": target.revision}', TUI),
-    ("generation-dropped-bulk", "tui/plans.py",
+    ("generation-dropped-bulk", "tui/viewmodel/plans.py",
      "generation[d.key] = gen", "generation[d.key] = None", TUI),
     ("generation-not-passed-by-action", "tui/actions.py",
      "rollback_plan(dep, history, to_revision, generation)",
@@ -33,12 +34,12 @@ MUTANTS: list[tuple[str, str, str, str, list[str]]] = [
     ("rfc3339-not-local", "fleet/ops/_common.py",
      "(now or datetime.now()).astimezone()", "(now or datetime.now())", OPS),
     # --- this issue's behaviours ---------------------------------------------------------
-    ("bulk-target-revision-unnamed", "tui/plans.py",
+    ("bulk-target-revision-unnamed", "tui/viewmodel/plans.py",
      "to_revision[d.key] = target.revision", "to_revision[d.key] = 0", TUI),
-    ("diff-keeps-pod-template-hash", "tui/plans.py",
+    ("diff-keeps-pod-template-hash", "tui/viewmodel/plans.py",
      "yaml.safe_dump(replicasets.strip_hash(template)", "yaml.safe_dump((template or {})",
      TUI),
-    ("bulk-skips-hidden", "tui/plans.py",
+    ("bulk-skips-hidden", "tui/viewmodel/plans.py",
      'lines.append(Text.assemble((_name(d), "bold"), ("  skipped: ", "red"), str(exc)))',
      "pass", TUI),
     ("history-serving-container-first", "fleet/derive.py",

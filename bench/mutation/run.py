@@ -34,7 +34,7 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache",
                                 "*.egg-info", "results*.json", "node_modules")
 AUTO_MODULES = {
     "fleet/cache.py": CACHE,
-    "tui/plans.py": TUI[:1] + ["tests/tui/test_app_fake.py"],
+    "tui/viewmodel/plans.py": TUI[:1] + ["tests/tui/test_app_fake.py"],
     **{f"fleet/ops/{m}.py": OPS + TUI[:1] for m in (
         "_common", "access", "bulk", "history", "probes", "restart", "rollback", "rollout",
         "scale", "status")},

@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 
-from tui.cli_actions import CliResult, fleet_command, run_cli, shown_command
+from tui.cli_actions import CliResult, fleet_command, run_cli
+from tui.viewmodel.sweep_plans import shown_command
 
 SCRIPT = """
 import sys, time

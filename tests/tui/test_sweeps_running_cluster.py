@@ -11,7 +11,7 @@ from tests.tui.test_sweeps_cluster import make_app, text
 from tests.tui.test_tui_cluster import until
 from tests.tuning.sweepkit import launch, spec_yaml, trial_table, trials
 from tui.screens.sweep import SweepDetailScreen
-from tui.sweep_render import number
+from tui.viewmodel.sweep_render import number
 from tuning.example import publish_example
 
 pytestmark = [pytest.mark.cluster, pytest.mark.hdfs, pytest.mark.postgres, pytest.mark.asyncio]

@@ -11,8 +11,8 @@ from fleet.events import FleetChange
 from tests.tui.fakes import NOW, FakeBackend, deployment
 from tests.tui.waiting import settle
 from tui.app import FleetApp
-from tui.columns import MARK
 from tui.screens.detail import DeploymentScreen
+from tui.viewmodel.columns import MARK
 
 SIZE = (200, 50)
 pytestmark = pytest.mark.asyncio

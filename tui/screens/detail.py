@@ -20,8 +20,9 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from fleet.model import Revision
 from tui.backend import connected
 from tui.messages import DetailLoaded, PodCheckFinished
-from tui.plans import template_diff
-from tui.render_detail import (
+from tui.screens.confirm import InfoScreen
+from tui.screens.picker import PickerScreen
+from tui.viewmodel.detail import (
     age,
     event_rows,
     hpa_line,
@@ -33,8 +34,7 @@ from tui.render_detail import (
     probe_result_lines,
     summary,
 )
-from tui.screens.confirm import InfoScreen
-from tui.screens.picker import PickerScreen
+from tui.viewmodel.plans import template_diff
 
 if TYPE_CHECKING:
     from tui.app import FleetApp

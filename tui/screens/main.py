@@ -13,11 +13,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
-from tui.columns import SCHEDULE_COLUMNS, job_summary, schedule_summary
-from tui.filtering import RowFilter, SelectorError, is_problem
 from tui.screens.picker import PickerScreen
-from tui.sweep_render import SWEEP_COLUMNS
-from tui.view import Key, TableModel
+from tui.viewmodel.columns import SCHEDULE_COLUMNS, job_summary, schedule_summary
+from tui.viewmodel.filtering import RowFilter, SelectorError, is_problem
+from tui.viewmodel.sweep_render import SWEEP_COLUMNS
+from tui.viewmodel.table import Key, TableModel
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable, KeyedTable
 from tui.widgets.progress import RolloutProgress

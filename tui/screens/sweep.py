@@ -28,7 +28,7 @@ from tui.backend import connected
 from tui.gcpause import gc_paused
 from tui.messages import SweepLoaded
 from tui.screens.picker import PickerScreen
-from tui.sweep_render import (
+from tui.viewmodel.sweep_render import (
     TrialRow,
     best_series,
     curve_series,
@@ -41,7 +41,7 @@ from tui.sweep_render import (
     trial_details,
     trial_rows,
 )
-from tui.view import TableModel
+from tui.viewmodel.table import TableModel
 from tui.widgets.fleet_table import KeyedTable, TrialTable
 from tui.widgets.plots import BackgroundPlot, draw_best, draw_curves
 

@@ -27,8 +27,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable
 
-from tui.columns import Column
-from tui.view import K, Key, TableModel, TableOps, key_of, row_id
+from tui.viewmodel.columns import Column
+from tui.viewmodel.table import K, Key, TableModel, TableOps, key_of, row_id
 
 CELL_PADDING = 1  # spaces each side of a cell, as DataTable
 HEADER_HEIGHT = 1

@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual_plotext import Plot, PlotextPlot
 
 from tui.gcpause import gc_paused
-from tui.sweep_render import BestSeries, CurveSeries, number
+from tui.viewmodel.sweep_render import BestSeries, CurveSeries, number
 
 Draw = Callable[[Plot, Any, int], None]  # (figure, data, width in cells)
 

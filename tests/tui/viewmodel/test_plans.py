@@ -4,7 +4,7 @@ import pytest
 
 from fleet.model import RolloutState
 from tests.tui.fakes import FakeBackend, deployment
-from tui.plans import (
+from tui.viewmodel.plans import (
     bulk_rollback_plan,
     pause_plan,
     rollback_plan,

@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 from rich.cells import cell_len
 from rich.text import Text
 
-from tui.columns import MARK, Column, as_cell, render_row, utcnow
-from tui.filtering import RowFilter
+from tui.viewmodel.columns import MARK, Column, as_cell, render_row, utcnow
+from tui.viewmodel.filtering import RowFilter
 
 Key = tuple[str, str]
 Cells = tuple[str | Text, ...]

@@ -4,7 +4,13 @@ import pytest
 
 from fleet.model import ProbeHealth, RolloutState
 from tests.tui.fakes import deployment
-from tui.filtering import RowFilter, SelectorError, fuzzy_match, is_problem, parse_selector
+from tui.viewmodel.filtering import (
+    RowFilter,
+    SelectorError,
+    fuzzy_match,
+    is_problem,
+    parse_selector,
+)
 
 
 def test_fuzzy_match_is_an_ordered_subsequence():

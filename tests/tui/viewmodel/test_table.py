@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from fleet.model import ProbeHealth, RolloutState
 from tests.tui.fakes import NOW, deployment
-from tui.columns import DEPLOYMENT_COLUMNS, MARK, human_age
-from tui.filtering import RowFilter
-from tui.view import TableModel
+from tui.viewmodel.columns import DEPLOYMENT_COLUMNS, MARK, human_age
+from tui.viewmodel.filtering import RowFilter
+from tui.viewmodel.table import TableModel
 
 
 def model() -> TableModel:
@@ -117,7 +117,7 @@ def test_schedule_clock_cells_refresh_on_the_age_timer():
     from datetime import timedelta
 
     from tests.tui.fakes import schedule
-    from tui.columns import SCHEDULE_COLUMNS
+    from tui.viewmodel.columns import SCHEDULE_COLUMNS
 
     now = [NOW]
     m = TableModel(SCHEDULE_COLUMNS, now=lambda: now[0])
@@ -138,7 +138,7 @@ def test_schedule_clock_cells_refresh_on_the_age_timer():
 
 def test_job_progress_change_updates_only_progress_cells():
     from tests.tui.fakes import job, progress
-    from tui.columns import JOB_COLUMNS
+    from tui.viewmodel.columns import JOB_COLUMNS
 
     m = TableModel(JOB_COLUMNS, now=lambda: NOW)
     j = job(1, progress=progress())
@@ -155,7 +155,7 @@ def test_job_cells_for_missing_stale_and_failed_progress():
 
     from fleet.model import JobState
     from tests.tui.fakes import job, progress
-    from tui.columns import JOB_COLUMNS, render_row
+    from tui.viewmodel.columns import JOB_COLUMNS, render_row
 
     def cells(j) -> dict[str, str]:
         return {c.key: str(v) for c, v in zip(JOB_COLUMNS, render_row(JOB_COLUMNS, j, NOW),
@@ -178,7 +178,7 @@ def test_plain_cells_stay_strings_and_bracketed_ones_are_literal_text():
     change-cause with "[...]" must not be read as markup, so it is a Text."""
     from rich.text import Text
 
-    from tui.columns import render_row
+    from tui.viewmodel.columns import render_row
 
     rec = replace(deployment(1), change_cause="release [canary] v2")
     cells = dict(zip([c.key for c in DEPLOYMENT_COLUMNS], render_row(DEPLOYMENT_COLUMNS, rec, NOW),

@@ -16,7 +16,7 @@ from datetime import datetime
 from rich.text import Text
 
 from fleet.model import GPU_RESOURCE, PodSummary, SweepSummary, SweepTrial, TrainingJob
-from tui.columns import Column, _clip, human_age, progress_bar
+from tui.viewmodel.columns import Column, _clip, human_age, progress_bar
 
 STATE_STYLE = {"running": "cyan", "pending": "yellow", "stopped": "magenta",
                "aborted": "bold red", "failed": "bold red", "complete": "green"}
@@ -461,7 +461,7 @@ def waiting_for(p: PodSummary) -> str:
 def pod_table_rows(pods: Sequence[PodSummary], trials: Iterable[SweepTrial], now: datetime
                    ) -> list[tuple[str | Text, ...]]:
     """NAME, STATUS, TRIAL (running on it), NODE, RESTARTS, AGE, WAITING FOR."""
-    from tui.render_detail import pod_status
+    from tui.viewmodel.detail import pod_status
 
     on_pod: dict[str, int] = {}
     for t in trials:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.model import EventRecord, ModelDeployment, PodSummary, ProbeReport
-from tui.columns import human_age, utcnow
+from tui.viewmodel.columns import human_age, utcnow
 
 SPARK = "▁▂▃▄▅▆▇█"
 

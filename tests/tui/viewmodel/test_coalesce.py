@@ -6,7 +6,7 @@ from dataclasses import replace
 from fleet.events import FleetChange
 from fleet.model import ConnectionState
 from tests.tui.fakes import deployment
-from tui.coalesce import ChangeBuffer
+from tui.viewmodel.coalesce import ChangeBuffer
 
 
 def test_notifies_once_until_drained_and_merges_by_key():

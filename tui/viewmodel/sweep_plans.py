@@ -4,17 +4,22 @@ that does it (pure, testable; the TUI runs the command with `tui.cli_actions`)."
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 
 from rich.console import RenderableType
 from rich.text import Text
 
 from fleet.model import SweepTrial, TrainingJob
-from tui.cli_actions import shown_command
-from tui.plans import Plan
-from tui.sweep_render import best_text, number, summary_of
+from tui.viewmodel.plans import Plan
+from tui.viewmodel.sweep_render import best_text, number, summary_of
 
 STORAGE_ENV = "FLEET_OPTUNA_STORAGE"
+
+
+def shown_command(args: Sequence[str]) -> str:
+    """What the confirm screen says will run (the user could type it)."""
+    return "fleet " + " ".join(shlex.quote(a) for a in args)
 
 
 def has_storage(env: dict[str, str] | None = None) -> bool:
